@@ -1,0 +1,255 @@
+"""The composed, configurable front end: waveform -> MSPEC or MFCC (+ Δ, ΔΔ) -> CMVN.
+
+Two stages, so that augmentation can act between them (warp the power spectrogram, or pass a
+warped filterbank):
+
+    power_stage:          waveform [..., T] -> power [..., frames, n_freq], n_frames [...]
+    features_from_power:  power -> mel -> dB -> (DCT) -> deltas -> CMVN -> [..., frames, D]
+
+All shape-fixing settings live in the frozen, hashable ``FeatureConfig``, which ``jax.jit``
+takes as a static argument: ``jax.jit(features, static_argnums=2)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from dsp import _checks
+from dsp.cepstral import mfcc_from_log_mel
+from dsp.deltas import stack_deltas
+from dsp.framing import PAD_MODES, WINDOWS, preemphasis
+from dsp.masking import CMVN_KINDS, cmvn, frame_mask, num_frames
+from dsp.mel import MEL_NORMS, apply_filterbank, mel_filterbank, power_to_db
+from dsp.spectral import power_spectrogram
+
+FEATURE_KINDS = ("mspec", "mfcc")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureConfig:
+    """Every setting of the front end; frozen and hashable, so usable as a jit static argument.
+
+    The defaults give 40 Slaney log-mel bands (dB, ``10 log10``) from a 25 ms periodic Hann
+    window every 10 ms at 16 kHz, zero-padded to a 512-point FFT, frames centred as librosa's.
+    ``__post_init__`` checks every field and raises a ``ValueError`` naming the bad one.
+
+    Attributes:
+      sample_rate: Hz.
+      kind: ``"mspec"`` (log-mel) or ``"mfcc"``.
+      n_fft, win_length, hop_length: STFT geometry in samples, ``win_length <= n_fft``.
+      window: ``"hann"`` or ``"hamming"``, periodic.
+      center, pad_mode: framing as ``dsp.frame`` (``"constant"`` or ``"reflect"``).
+      preemphasis: coefficient in ``[0, 1]``; 0 disables.
+      n_mels, fmin, fmax, htk, mel_norm: mel filterbank as ``dsp.mel_filterbank``.
+      amin, top_db: floor and dynamic range of ``dsp.power_to_db`` (top_db None: no clipping).
+      n_mfcc, lifter: MFCCs as ``dsp.mfcc_from_log_mel`` (used when ``kind="mfcc"``).
+      deltas: 0 (c), 1 ([c, Δ]) or 2 ([c, Δ, ΔΔ]).
+      delta_width, delta_delta_width: regression half-widths ``N`` of Δ and of ΔΔ.
+      cmvn: per-utterance normalisation, ``"none"``, ``"mean"`` or ``"meanvar"``.
+    """
+
+    sample_rate: int = 16000
+    kind: str = "mspec"
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    window: str = "hann"
+    center: bool = True
+    pad_mode: str = "constant"
+    preemphasis: float = 0.0
+    n_mels: int = 40
+    fmin: float = 0.0
+    fmax: float | None = None
+    htk: bool = False
+    mel_norm: str | None = "slaney"
+    amin: float = 1e-10
+    top_db: float | None = None
+    n_mfcc: int = 13
+    lifter: int = 0
+    deltas: int = 0
+    delta_width: int = 2
+    delta_delta_width: int = 2
+    cmvn: str = "none"
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)
+        _checks.choice("kind", self.kind, FEATURE_KINDS)
+        _checks.frame_params(
+            n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length
+        )
+        _checks.choice("window", self.window, WINDOWS)
+        _checks.boolean("center", self.center)
+        _checks.choice("pad_mode", self.pad_mode, PAD_MODES)
+        set_("preemphasis", _checks.real("preemphasis", self.preemphasis, low=0.0, high=1.0))
+        _checks.positive_int("n_mels", self.n_mels)
+        _, fmin, fmax = _checks.frequency_range(
+            sample_rate=self.sample_rate, fmin=self.fmin, fmax=self.fmax
+        )
+        set_("fmin", fmin)
+        if self.fmax is not None:
+            set_("fmax", fmax)
+        _checks.boolean("htk", self.htk)
+        _checks.choice("mel_norm", self.mel_norm, MEL_NORMS)
+        set_("amin", _checks.real("amin", self.amin, low=0.0, low_open=True))
+        if self.top_db is not None:
+            set_("top_db", _checks.real("top_db", self.top_db, low=0.0))
+        _checks.positive_int("n_mfcc", self.n_mfcc)
+        if self.kind == "mfcc" and self.n_mfcc > self.n_mels:
+            raise ValueError(f"n_mfcc must be <= n_mels={self.n_mels}, got {self.n_mfcc}")
+        _checks.nonnegative_int("lifter", self.lifter)
+        _checks.choice("deltas", self.deltas, (0, 1, 2))
+        _checks.positive_int("delta_width", self.delta_width)
+        _checks.positive_int("delta_delta_width", self.delta_delta_width)
+        _checks.choice("cmvn", self.cmvn, CMVN_KINDS)
+
+    @property
+    def n_freq(self) -> int:
+        """Frequency bins of the power spectrogram, ``n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def num_features(self) -> int:
+        """Feature size ``D``: ``n_mels`` or ``n_mfcc``, times ``deltas + 1``."""
+        base = self.n_mels if self.kind == "mspec" else self.n_mfcc
+        return base * (self.deltas + 1)
+
+    def max_frames(self, num_samples: int) -> int:
+        """Frames (valid or padded) of a batch whose waveforms are padded to ``num_samples``."""
+        return int(
+            num_frames(
+                num_samples, n_fft=self.n_fft, hop_length=self.hop_length, center=self.center
+            )
+        )
+
+
+def _check_config(config) -> FeatureConfig:
+    if not isinstance(config, FeatureConfig):
+        raise ValueError(f"config must be a dsp.FeatureConfig, got {type(config).__name__}")
+    return config
+
+
+def power_stage(
+    x: jax.Array, lengths: jax.typing.ArrayLike, config: FeatureConfig
+) -> tuple[jax.Array, jax.Array]:
+    """Waveforms to masked power spectrograms: pre-emphasis, framing, window, ``|rfft|^2``.
+
+    Samples at or past each example's length are ignored (lengths beyond ``T`` are clipped to
+    ``T``), so with either ``pad_mode`` an example's valid frames equal those of its unpadded
+    signal: ``"reflect"`` reflects about each example's own last sample.
+
+    Args:
+      x: float ``[..., T]`` waveforms, zero- or otherwise padded to a common ``T > 0``.
+      lengths: int ``[...]`` valid samples per example.
+      config: the front end's settings.
+
+    Returns:
+      ``(power, n_frames)``: ``power`` float32 (float64 for float64 input)
+      ``[..., frames, n_fft // 2 + 1]`` with padded frames zero; ``n_frames`` int32 ``[...]``
+      as ``dsp.num_frames``.
+    """
+    config = _check_config(config)
+    x = _checks.float_array("x", x)
+    if x.shape[-1] == 0:
+        raise ValueError(f"x must not be empty (T = 0), got shape {x.shape}")
+    lengths = _checks.int_array("lengths", lengths, shape=x.shape[:-1])
+    lengths = jnp.clip(lengths, 0, x.shape[-1])
+    x = x.astype(_checks.compute_dtype(x))
+    if config.preemphasis > 0:
+        # Output sample n reads inputs n and n - 1 only, so padding cannot leak into valid
+        # samples; the framing below zeroes what it spills past each length.
+        x = preemphasis(x, coef=config.preemphasis)
+    power = power_spectrogram(
+        x,
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window=config.window,
+        center=config.center,
+        pad_mode=config.pad_mode,
+        lengths=lengths,
+    )
+    n_frames = num_frames(
+        lengths, n_fft=config.n_fft, hop_length=config.hop_length, center=config.center
+    )
+    mask = frame_mask(n_frames, power.shape[-2])[..., None]
+    return jnp.where(mask, power, 0), n_frames
+
+
+def features_from_power(
+    power: jax.Array,
+    n_frames: jax.typing.ArrayLike,
+    config: FeatureConfig,
+    *,
+    mel_basis: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Power spectrograms to features: mel, dB, optional DCT, deltas and CMVN, all masked.
+
+    ``top_db`` takes each example's peak over its valid frames, deltas replicate each example's
+    last valid frame, and CMVN uses statistics of valid frames only.
+
+    Args:
+      power: float ``[..., frames, n_fft // 2 + 1]``, e.g. from ``power_stage``.
+      n_frames: int ``[...]`` valid frames per example.
+      config: the front end's settings.
+      mel_basis: optional ``[n_freq, n_mels]`` (or per-example ``[..., n_freq, n_mels]``)
+        filterbank replacing ``config``'s, e.g. a warped one for VTLP.
+
+    Returns:
+      ``[..., frames, config.num_features]`` in ``power``'s dtype; padded frames are 0.
+    """
+    config = _check_config(config)
+    power = _checks.float_array("power", power, min_ndim=2)
+    if power.shape[-1] != config.n_freq:
+        raise ValueError(
+            f"power must have shape [..., frames, n_freq={config.n_freq}] for n_fft="
+            f"{config.n_fft}, got {power.shape}"
+        )
+    n_frames = _checks.int_array("n_frames", n_frames, shape=power.shape[:-2])
+    if mel_basis is None:
+        mel_basis = mel_filterbank(
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            n_mels=config.n_mels,
+            fmin=config.fmin,
+            fmax=config.fmax,
+            htk=config.htk,
+            norm=config.mel_norm,
+        )
+    elif mel_basis.shape[-1] != config.n_mels:
+        raise ValueError(
+            f"mel_basis must have shape [..., n_freq, n_mels={config.n_mels}], "
+            f"got {mel_basis.shape}"
+        )
+    mel = apply_filterbank(power, mel_basis)
+    feats = power_to_db(mel, amin=config.amin, top_db=config.top_db, n_frames=n_frames)
+    if config.kind == "mfcc":
+        feats = mfcc_from_log_mel(feats, n_mfcc=config.n_mfcc, lifter=config.lifter)
+    feats = stack_deltas(
+        feats,
+        order=config.deltas,
+        delta_width=config.delta_width,
+        delta_delta_width=config.delta_delta_width,
+        n_frames=n_frames,
+    )
+    return cmvn(feats, n_frames, kind=config.cmvn)
+
+
+def features(
+    x: jax.Array, lengths: jax.typing.ArrayLike, config: FeatureConfig
+) -> tuple[jax.Array, jax.Array]:
+    """Waveforms to features, ``features_from_power(*power_stage(x, lengths, config), config)``.
+
+    Args:
+      x: float ``[..., T]`` padded waveforms.
+      lengths: int ``[...]`` valid samples per example.
+      config: the front end's settings (static under ``jax.jit``).
+
+    Returns:
+      ``(feats, n_frames)``: ``feats`` float32 ``[..., frames, config.num_features]`` with
+      padded frames 0, ``frames = config.max_frames(T)``; ``n_frames`` int32 ``[...]``.
+    """
+    power, n_frames = power_stage(x, lengths, config)
+    return features_from_power(power, n_frames, config), n_frames

@@ -1,0 +1,163 @@
+"""The base configuration every run overrides, and its validation.
+
+A config file in ``configs/`` defines ``get_config()`` that starts from :func:`base_config` and
+changes only what its run needs. The config is locked, so a misspelt override
+(``--config.optim.learnig_rate=…``) is an error that lists the valid fields instead of a silent
+no-op.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import ml_collections
+
+PROTOCOLS = (
+    "fixed",  # explicit validation and test speakers (S1: val 15, test 16)
+    "loso",  # leave one speaker out: every speaker is the test set once
+    "actor_kfold",  # k folds of speakers (RAVDESS: 6 folds of 4 actors)
+    "speaker_fraction",  # a fraction of the speakers as test (S2: 20 %)
+    "even",  # every corpus split evenly by speaker into train/val/test, then merged (S5)
+)
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "plateau")
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Defaults shared by every run; each field is documented where it is set."""
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    # Data root; None falls back to the SERJAX_DATA_DIR environment variable.
+    config.data_dir = ml_collections.FieldReference(None, field_type=str)
+    # Download a missing, freely downloadable corpus (Emo-DB) into the data root.
+    config.download = True
+
+    data = config.data = ml_collections.ConfigDict()
+    data.corpora = ("emodb",)  # one or more of serjax.data.CORPORA, or ("synthetic",)
+    data.classes = ()  # canonical emotion names to keep, in class order; () keeps all
+    data.label_mapping = ml_collections.ConfigDict()  # e.g. {"calm": "neutral"} before selection
+    data.gender = ""  # "", "female" or "male": keep one gender only (S5)
+    data.sample_rate = 16000
+    data.peak_normalize = False
+    data.trim_silence = False
+    data.fixed_seconds = 0.0  # > 0: cut or zero-pad every file to this duration (S4, S5)
+    data.max_seconds = 0.0  # > 0: cut longer files (bounds the padded batch length)
+    data.num_buckets = 4  # padded lengths come from this many length buckets
+    data.cache_dir = ""  # optional on-disk cache of decoded, resampled audio
+    # Evaluation protocol (one of PROTOCOLS) and its parameters.
+    data.protocol = "fixed"
+    data.val_speakers = ("15",)
+    data.test_speakers = ("16",)
+    data.folds = 6  # actor_kfold
+    data.test_fraction = 0.2  # speaker_fraction
+    data.run_folds = ()  # loso / actor_kfold: run only these folds; () runs all
+    # Synthetic corpus (data.corpora == ("synthetic",)): size of the corpus made on the fly.
+    data.synthetic_speakers = 6
+    data.synthetic_per_class = 6
+
+    features = config.features = ml_collections.ConfigDict()
+    features.kind = "mspec"  # "mspec" | "mfcc" | "waveform" (raw samples, for the 1D CNN)
+    features.n_fft = 512
+    features.win_length = 400
+    features.hop_length = 160
+    features.window = "hann"
+    features.preemphasis = 0.0
+    features.n_mels = 40
+    features.fmin = 0.0
+    features.fmax = ml_collections.FieldReference(None, field_type=float)
+    features.htk = False
+    features.mel_norm = "slaney"
+    features.top_db = ml_collections.FieldReference(None, field_type=float)
+    features.n_mfcc = 13
+    features.lifter = 0
+    features.deltas = 0
+    features.delta_width = 2
+    features.delta_delta_width = 2
+    features.cmvn = "meanvar"
+    # "none": the frame sequence; "mean_sequence": the time-averaged coefficients read as a
+    # sequence of one feature each (S2 reads 13 averaged MFCCs as 13 steps of 1 feature).
+    features.summary = "none"
+    # S1's sliding windows over the frames of each utterance, made on the device.
+    features.windows = False
+    features.window_frames = 25
+    features.window_shift = 3
+
+    model = config.model = ml_collections.ConfigDict()
+    model.name = "lstm"  # any serjax.models.MODEL_NAMES; other fields are its hyper-parameters
+
+    optim = config.optim = ml_collections.ConfigDict()
+    optim.optimizer = "adam"
+    optim.learning_rate = 1e-3
+    optim.momentum = 0.9  # sgd only
+    optim.weight_decay = 0.0  # decoupled (AdamW) weight decay
+    optim.l2 = 0.0  # explicit L2 penalty added to the loss ...
+    optim.l2_params = "head"  # ... on parameters whose path contains this ("" = all)
+    optim.grad_clip = 0.0  # > 0: clip the global gradient norm
+    optim.schedule = "constant"
+    optim.warmup_epochs = 0.0  # cosine: linear warm-up
+    optim.plateau_factor = 0.5  # plateau: multiply the learning rate by this ...
+    optim.plateau_patience = 3  # ... after this many epochs without a lower validation loss
+    optim.class_weighted = False  # weight the loss by inverse class frequency
+
+    train = config.train = ml_collections.ConfigDict()
+    train.epochs = 10
+    train.batch_size = 32  # utterances per step (with windows: all their windows)
+    train.eval_batch_size = 32
+    train.patience = 0  # early stopping on validation UA; 0 disables
+    train.keep_latest = 2
+    train.distributed = False  # initialise jax.distributed for multi-host runs
+
+    augment = config.augment = ml_collections.ConfigDict()
+    augment.enabled = False
+    return config
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError naming the field for a value no run can use."""
+    _one_of("data.protocol", config.data.protocol, PROTOCOLS)
+    _one_of("optim.optimizer", config.optim.optimizer, OPTIMIZERS)
+    _one_of("optim.schedule", config.optim.schedule, SCHEDULES)
+    _one_of("features.kind", config.features.kind, ("mspec", "mfcc", "waveform"))
+    _one_of("features.summary", config.features.summary, ("none", "mean_sequence"))
+    _one_of("data.gender", config.data.gender, ("", "female", "male"))
+    if not config.data.corpora:
+        raise ValueError("data.corpora is empty: name at least one corpus")
+    for name in ("train.epochs", "train.batch_size", "train.eval_batch_size"):
+        if _get(config, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {_get(config, name)}")
+    if config.optim.learning_rate <= 0:
+        raise ValueError(f"optim.learning_rate must be positive, got {config.optim.learning_rate}")
+    if config.features.windows and (
+        config.features.window_frames <= 0 or config.features.window_shift <= 0
+    ):
+        raise ValueError("features.window_frames and features.window_shift must be positive")
+    if config.features.windows and config.features.summary != "none":
+        raise ValueError("features.windows needs features.summary='none'")
+
+
+def _get(config: ml_collections.ConfigDict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _one_of(field: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field}={value!r} is not valid; choose one of {', '.join(allowed)}")
+
+
+def load_config_file(path: str | Path, arg: str | None = None) -> ml_collections.ConfigDict:
+    """``get_config(arg)`` of a config file, as ``--config=path[:arg]`` would load it.
+
+    Lets a config file build on another (``configs/emodb_bilstm.py`` on ``emodb_lstm.py``)
+    without the ``configs/`` folder having to be an importable package.
+    """
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"serjax_config_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"cannot load config file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config(arg) if arg is not None else module.get_config()

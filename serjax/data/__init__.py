@@ -1,0 +1,92 @@
+"""Corpora, audio I/O, speaker-independent splits, padded batches and downloads.
+
+A typical pipeline::
+
+    root = resolve_data_root(config.data.data_dir)
+    utts = select_labels(load_corpus("emodb", root), classes)
+    split = emodb_s1_split(utts)
+    cache = AudioCache()
+    train, waves = cache.load_many(split.train, 16000)
+    for batch in iterate_batches(waves, encode_labels(train, classes), batch_size=32,
+                                 buckets=default_buckets([len(w) for w in waves]),
+                                 shuffle=True, seed=config.seed, epoch=epoch):
+        ...
+"""
+
+from serjax.data.audio import AudioCache, AudioError, decode, load_audio, trim_bounds
+from serjax.data.batching import (
+    Batch,
+    bucket_length,
+    class_weights,
+    default_buckets,
+    iterate_batches,
+    num_batches,
+)
+from serjax.data.corpora import (
+    CORPORA,
+    Utterance,
+    audio_files,
+    corpus_dir,
+    load_corpus,
+    resolve_data_root,
+    scan_corpus,
+)
+from serjax.data.fetch import DownloadError, download_corpus, ensure_corpus
+from serjax.data.labels import (
+    CANONICAL_EMOTIONS,
+    CORPUS_CLASSES,
+    CORPUS_LABEL_CODES,
+    encode_labels,
+    select_labels,
+)
+from serjax.data.splits import (
+    Split,
+    actor_kfold,
+    emodb_s1_split,
+    even_split,
+    filter_speakers,
+    loso_folds,
+    merge_splits,
+    ravdess_s3_split,
+    speaker_fraction_split,
+    speaker_split,
+)
+
+__all__ = [
+    "CANONICAL_EMOTIONS",
+    "CORPORA",
+    "CORPUS_CLASSES",
+    "CORPUS_LABEL_CODES",
+    "AudioCache",
+    "AudioError",
+    "Batch",
+    "DownloadError",
+    "Split",
+    "Utterance",
+    "actor_kfold",
+    "audio_files",
+    "bucket_length",
+    "class_weights",
+    "corpus_dir",
+    "decode",
+    "default_buckets",
+    "download_corpus",
+    "emodb_s1_split",
+    "even_split",
+    "encode_labels",
+    "ensure_corpus",
+    "filter_speakers",
+    "iterate_batches",
+    "load_audio",
+    "load_corpus",
+    "loso_folds",
+    "merge_splits",
+    "num_batches",
+    "ravdess_s3_split",
+    "resolve_data_root",
+    "scan_corpus",
+    "select_labels",
+    "speaker_fraction_split",
+    "speaker_split",
+    "trim_bounds",
+]

@@ -1,0 +1,352 @@
+"""Audio I/O: decode any file soundfile reads, down-mix, resample with soxr, and cache.
+
+Processing order, for every file: decode (the format is read from the content, so an AIFF file
+named ``.wav`` works) → down-mix to mono by averaging the channels → reject empty, non-finite or
+silent audio → resample to the requested rate with soxr → optional silence trimming → optional
+peak normalisation → optional cut/zero-pad to a fixed duration.
+
+``AudioCache`` keeps the decoded, resampled audio (the expensive part) in memory and, when given
+a folder, on disk; the cheap optional steps are applied on every load, so one cache serves
+every preprocessing choice.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import soundfile as sf
+import soxr
+from absl import logging
+
+from serjax.data.corpora import Utterance
+
+# Below -80 dBFS peak a file holds no usable speech (16-bit quantisation noise is -90 dBFS).
+SILENCE_PEAK = 10.0 ** (-80.0 / 20.0)
+
+# librosa.effects.trim's defaults, which the reference systems' silence trimming used.
+TRIM_FRAME_LENGTH = 2048
+TRIM_HOP_LENGTH = 512
+
+_CACHE_FORMAT_VERSION = "1"
+
+T = TypeVar("T", bound=Utterance | str | os.PathLike)
+
+
+class AudioError(ValueError):
+    """A file that cannot be used as audio; ``reason`` says why."""
+
+    def __init__(self, path: str | os.PathLike[str], reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = pathlib.Path(path)
+        self.reason = reason
+
+
+def _as_path(item: Utterance | str | os.PathLike[str]) -> pathlib.Path:
+    return item.path if isinstance(item, Utterance) else pathlib.Path(item)
+
+
+def _check_rate(sample_rate: int) -> None:
+    if not isinstance(sample_rate, int | np.integer) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+
+
+def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VHQ") -> np.ndarray:
+    """Decodes, down-mixes and resamples one file.
+
+    Args:
+      path: any file soundfile can decode, whatever its extension.
+      sample_rate: output rate in Hz.
+      quality: soxr quality, one of ``QQ``, ``LQ``, ``MQ``, ``HQ``, ``VHQ``. The default,
+        the best, costs little next to decoding.
+
+    Returns:
+      float32 ``[T]`` samples in [-1, 1] at ``sample_rate``.
+
+    Raises:
+      AudioError: missing, empty, undecodable, non-finite or silent (peak below -80 dBFS).
+    """
+    _check_rate(sample_rate)
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise AudioError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        data, file_rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError) as e:
+        raise AudioError(path, f"cannot decode ({e})") from e
+    if data.shape[0] == 0:
+        raise AudioError(path, "no audio samples")
+    mono = data.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        raise AudioError(path, "non-finite samples")
+    if np.abs(mono).max() < SILENCE_PEAK:
+        raise AudioError(path, "silent (peak below -80 dBFS)")
+    if file_rate != sample_rate:
+        mono = soxr.resample(mono, file_rate, sample_rate, quality=quality)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def trim_bounds(
+    x: np.ndarray,
+    *,
+    top_db: float = 60.0,
+    frame_length: int = TRIM_FRAME_LENGTH,
+    hop_length: int = TRIM_HOP_LENGTH,
+) -> tuple[int, int]:
+    """``(start, end)`` sample bounds of ``x`` without leading and trailing silence.
+
+    Same rule as ``librosa.effects.trim``: centred frames (zero-padded by ``frame_length // 2``)
+    whose mean power is within ``top_db`` of the loudest frame are speech; the bounds run from
+    the first speech frame's start to the last one's end (clipped to the signal).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    pad = frame_length // 2
+    energy = np.concatenate([[0.0], np.cumsum(np.pad(x, pad) ** 2)])
+    starts = np.arange(0, x.shape[0] + 1, hop_length)
+    power = (energy[starts + frame_length] - energy[starts]) / frame_length
+    amin = 1e-10
+    db = 10.0 * np.log10(np.maximum(power, amin)) - 10.0 * np.log10(max(power.max(), amin))
+    speech = np.flatnonzero(db > -top_db)
+    if speech.size == 0:
+        return 0, 0
+    return int(speech[0] * hop_length), min(x.shape[0], int((speech[-1] + 1) * hop_length))
+
+
+def postprocess(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    peak_normalize: bool = False,
+    trim_silence: bool = False,
+    trim_top_db: float = 60.0,
+    fixed_seconds: float | None = None,
+) -> np.ndarray:
+    """The optional steps after decoding; returns ``x`` itself when none applies.
+
+    Args:
+      x: float32 ``[T]``.
+      sample_rate: the rate of ``x``, in Hz.
+      peak_normalize: scale so that the largest absolute sample is 1.
+      trim_silence: cut leading and trailing silence (see ``trim_bounds``).
+      trim_top_db: the silence threshold, in dB below the loudest frame.
+      fixed_seconds: cut (keeping the start) or zero-pad (at the end) to this duration.
+    """
+    if trim_silence:
+        start, end = trim_bounds(x, top_db=trim_top_db)
+        x = x[start:end]
+    if peak_normalize:
+        peak = np.abs(x).max(initial=0.0)
+        if peak > 0:
+            x = (x / peak).astype(np.float32)
+    if fixed_seconds is not None:
+        if fixed_seconds <= 0:
+            raise ValueError(f"fixed_seconds must be positive, got {fixed_seconds}")
+        n = round(fixed_seconds * sample_rate)
+        x = x[:n] if x.shape[0] >= n else np.pad(x, (0, n - x.shape[0]))
+    return x
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    sample_rate: int,
+    *,
+    peak_normalize: bool = False,
+    trim_silence: bool = False,
+    trim_top_db: float = 60.0,
+    fixed_seconds: float | None = None,
+) -> np.ndarray:
+    """One file as float32 ``[T]`` mono at ``sample_rate``; see ``decode`` and ``postprocess``.
+
+    Raises:
+      AudioError: the file cannot be used (the exception names it and says why).
+    """
+    return postprocess(
+        decode(path, sample_rate),
+        sample_rate,
+        peak_normalize=peak_normalize,
+        trim_silence=trim_silence,
+        trim_top_db=trim_top_db,
+        fixed_seconds=fixed_seconds,
+    )
+
+
+class AudioCache:
+    """Decoded, resampled audio kept in memory and, optionally, on disk.
+
+    Entries are keyed by the file's resolved path, size, modification time and the sample
+    rate, so an edited or replaced file is decoded again. On disk each entry is one ``.npy``
+    file, written to a temporary name and renamed into place, so a crash never leaves a partial
+    entry and several processes may share the folder. The memory cache is unbounded: a whole
+    corpus at 16 kHz takes a few hundred MB. Returned arrays may be shared with the cache and
+    are read-only.
+
+    Args:
+      cache_dir: folder for the on-disk cache (created when missing); None keeps memory only.
+      quality: soxr quality used when resampling.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None, *, quality: str = "VHQ"):
+        self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else None
+        self.quality = quality
+        self._memory: dict[str, np.ndarray] = {}
+        self.stats: collections.Counter[str] = collections.Counter()
+
+    def _key(self, path: pathlib.Path, sample_rate: int) -> str:
+        try:
+            st = path.stat()
+        except OSError as e:
+            raise AudioError(path, "no such file") from e
+        fields = (
+            _CACHE_FORMAT_VERSION,
+            str(path.resolve()),
+            str(st.st_size),
+            str(st.st_mtime_ns),
+            str(sample_rate),
+            self.quality,
+        )
+        return hashlib.sha256("\0".join(fields).encode()).hexdigest()
+
+    def _read_disk(self, key: str) -> np.ndarray | None:
+        if self.cache_dir is None:
+            return None
+        entry = self.cache_dir / f"{key}.npy"
+        if not entry.exists():
+            return None
+        try:
+            x = np.load(entry, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            logging.warning("Ignoring unreadable cache entry %s: %s", entry, e)
+            return None
+        if x.dtype != np.float32 or x.ndim != 1:
+            logging.warning(
+                "Ignoring cache entry %s of dtype %s, shape %s", entry, x.dtype, x.shape
+            )
+            return None
+        return x
+
+    def _write_disk(self, key: str, x: np.ndarray) -> None:
+        if self.cache_dir is None:
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.cache_dir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, x, allow_pickle=False)
+            os.replace(tmp, self.cache_dir / f"{key}.npy")
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def decoded(self, item: Utterance | str | os.PathLike[str], sample_rate: int) -> np.ndarray:
+        """``decode(path, sample_rate)`` through the cache (read-only result)."""
+        _check_rate(sample_rate)
+        path = _as_path(item)
+        key = self._key(path, sample_rate)
+        x = self._memory.get(key)
+        if x is not None:
+            self.stats["memory_hits"] += 1
+            return x
+        x = self._read_disk(key)
+        if x is not None:
+            self.stats["disk_hits"] += 1
+        else:
+            self.stats["decoded"] += 1
+            x = decode(path, sample_rate, quality=self.quality)
+            self._write_disk(key, x)
+        x.flags.writeable = False
+        self._memory[key] = x
+        return x
+
+    def load(
+        self,
+        item: Utterance | str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        peak_normalize: bool = False,
+        trim_silence: bool = False,
+        trim_top_db: float = 60.0,
+        fixed_seconds: float | None = None,
+    ) -> np.ndarray:
+        """``load_audio`` through the cache; raises ``AudioError`` like it."""
+        return postprocess(
+            self.decoded(item, sample_rate),
+            sample_rate,
+            peak_normalize=peak_normalize,
+            trim_silence=trim_silence,
+            trim_top_db=trim_top_db,
+            fixed_seconds=fixed_seconds,
+        )
+
+    def load_many(
+        self,
+        items: Sequence[T],
+        sample_rate: int,
+        *,
+        peak_normalize: bool = False,
+        trim_silence: bool = False,
+        trim_top_db: float = 60.0,
+        fixed_seconds: float | None = None,
+    ) -> tuple[list[T], list[np.ndarray]]:
+        """Loads every item, skipping unusable files.
+
+        Each skipped file gets one warning naming it and the reason; the total is logged at the
+        end.
+
+        Returns:
+          ``(kept, waveforms)``: the items whose audio loaded, in input order, and their float32
+          ``[T_i]`` waveforms.
+
+        Raises:
+          ValueError: no item could be loaded.
+        """
+        kept: list[T] = []
+        waves: list[np.ndarray] = []
+        reasons: collections.Counter[str] = collections.Counter()
+        first_error = None
+        start = time.monotonic()
+        for i, item in enumerate(items):
+            try:
+                x = self.load(
+                    item,
+                    sample_rate,
+                    peak_normalize=peak_normalize,
+                    trim_silence=trim_silence,
+                    trim_top_db=trim_top_db,
+                    fixed_seconds=fixed_seconds,
+                )
+            except AudioError as e:
+                logging.warning("Skipping %s: %s.", e.path, e.reason)
+                reasons[e.reason.split(" (")[0]] += 1
+                first_error = first_error or e
+                continue
+            kept.append(item)
+            waves.append(x)
+            logging.log_every_n_seconds(
+                logging.INFO, "Loaded %d/%d audio files.", 10, i + 1, len(items)
+            )
+        if not kept:
+            raise ValueError(
+                f"None of the {len(items)} audio files could be used; first: {first_error}"
+            )
+        seconds = sum(w.shape[0] for w in waves) / sample_rate
+        skipped = sum(reasons.values())
+        detail = "".join(f", {reason}: {n}" for reason, n in sorted(reasons.items()))
+        logging.info(
+            "Loaded %d audio files (%.1f min at %d Hz) in %.1f s; skipped %d%s.",
+            len(kept),
+            seconds / 60,
+            sample_rate,
+            time.monotonic() - start,
+            skipped,
+            detail,
+        )
+        return kept, waves

@@ -1,0 +1,331 @@
+"""Recurrent layers over padded batches, and the recurrent stack classifiers (S1, S2, S3).
+
+The layers are written directly on ``jax.lax.scan`` rather than through ``nnx.RNN`` for two
+reasons: the input projection of all time steps is one large matmul outside the loop (the
+loop then only carries the ``h @ W_h`` product, which is what makes recurrent layers fast on
+CPU), and the carry is frozen past each sequence's length, so the final carry *is* the last
+valid output. Parameters follow Keras exactly (one bias per gate, gate order i, f, g, o,
+Glorot-uniform input kernel, orthogonal recurrent kernel, forget-gate bias 1), so the
+parameter counts of the reference systems are reproduced; the same weights loaded into
+``nnx.OptimizedLSTMCell`` give the same outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from serjax.models.layers import (
+    KERNEL_INIT,
+    RECURRENT_INIT,
+    SUMMARIES,
+    AdditiveAttention,
+    MLPHead,
+    check_input,
+    length_mask,
+    masked_mean,
+    normalize_lengths,
+)
+
+CELLS = ("rnn", "lstm")
+
+Carry = tuple[jax.Array, ...]
+Step = Callable[[Carry, jax.Array], tuple[Carry, jax.Array]]
+
+
+def reverse_within_lengths(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """Reverses ``x: [B, T, ...]`` along time inside each row's valid prefix.
+
+    Padded steps stay where they are, so the reversed sequence still starts with a valid
+    step and the backward direction never reads padding before real frames. The map is
+    its own inverse.
+    """
+    t = jnp.arange(x.shape[1])[None, :]
+    idx = jnp.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+    idx = idx.reshape(idx.shape + (1,) * (x.ndim - 2))
+    return jnp.take_along_axis(x, idx, axis=1)
+
+
+def _masked_scan(
+    step: Step,
+    carry: Carry,
+    projected: jax.Array,
+    lengths: jax.Array,
+    reverse: bool,
+) -> tuple[jax.Array, Carry]:
+    """Runs ``step`` over ``projected: [B, T, G]``; returns outputs ``[B, T, H]`` and the carry.
+
+    Past a row's length the carry is frozen and the output is zero.
+    """
+    if reverse:
+        projected = reverse_within_lengths(projected, lengths)
+    mask = length_mask(lengths, projected.shape[1])
+
+    def body(carry: Carry, inputs: tuple[jax.Array, jax.Array]) -> tuple[Carry, jax.Array]:
+        x_t, valid = inputs
+        valid = valid[:, None]
+        new_carry, h = step(carry, x_t)
+        carry = tuple(jnp.where(valid, n, o) for n, o in zip(new_carry, carry, strict=True))
+        return carry, jnp.where(valid, h, 0.0)
+
+    carry, ys = jax.lax.scan(body, carry, (jnp.swapaxes(projected, 0, 1), mask.T))
+    ys = jnp.swapaxes(ys, 0, 1)
+    if reverse:
+        ys = reverse_within_lengths(ys, lengths)
+    return ys, carry
+
+
+class LSTMLayer(nnx.Module):
+    """One LSTM direction over a padded batch.
+
+    ``z = x W + h U + b`` split into gates (i, f, g, o); ``c' = s(f) c + s(i) tanh(g)``,
+    ``h' = s(o) tanh(c')``. ``4 * H * (D + H + 1)`` parameters, as in Keras.
+
+    Attributes:
+      kernel: ``[D, 4H]`` input kernel (``nnx.OptimizedLSTMCell.dense_i.kernel``).
+      recurrent_kernel: ``[H, 4H]`` (``dense_h.kernel``).
+      bias: ``[4H]`` (``dense_h.bias``).
+    """
+
+    def __init__(
+        self, in_features: int, hidden_size: int, *, reverse: bool = False, rngs: nnx.Rngs
+    ):
+        self.hidden_size = hidden_size
+        self.reverse = reverse
+        self.kernel = nnx.Param(KERNEL_INIT(rngs.params(), (in_features, 4 * hidden_size)))
+        self.recurrent_kernel = nnx.Param(
+            RECURRENT_INIT(rngs.params(), (hidden_size, 4 * hidden_size))
+        )
+        # Forget-gate bias 1 (Keras' unit_forget_bias): gradients flow through c early on.
+        bias = jnp.zeros((4 * hidden_size,)).at[hidden_size : 2 * hidden_size].set(1.0)
+        self.bias = nnx.Param(bias)
+
+    def __call__(self, x: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``x: [B, T, D]``, ``lengths: [B]`` -> (outputs ``[B, T, H]``, last valid ``[B, H]``).
+
+        Outputs are zero on padded steps. For ``reverse=True`` the outputs are in input
+        order and the "last" output is the one at step 0 (Keras' convention).
+        """
+        u = self.recurrent_kernel[...]
+        projected = x @ self.kernel[...] + self.bias[...]
+
+        def step(carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
+            c, h = carry
+            i, f, g, o = jnp.split(z_x + h @ u, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (c, h), h
+
+        zeros = jnp.zeros((x.shape[0], self.hidden_size), projected.dtype)
+        ys, (_, h) = _masked_scan(step, (zeros, zeros), projected, lengths, self.reverse)
+        return ys, h
+
+
+class SimpleRNNLayer(nnx.Module):
+    """One vanilla (Elman) RNN direction: ``h' = tanh(x W + h U + b)``; ``H (D + H + 1)`` params.
+
+    Attributes match ``nnx.SimpleCell``: ``kernel [D, H]`` (``dense_i.kernel``),
+    ``recurrent_kernel [H, H]`` (``dense_h.kernel``), ``bias [H]`` (``dense_i.bias``).
+    """
+
+    def __init__(
+        self, in_features: int, hidden_size: int, *, reverse: bool = False, rngs: nnx.Rngs
+    ):
+        self.hidden_size = hidden_size
+        self.reverse = reverse
+        self.kernel = nnx.Param(KERNEL_INIT(rngs.params(), (in_features, hidden_size)))
+        self.recurrent_kernel = nnx.Param(RECURRENT_INIT(rngs.params(), (hidden_size, hidden_size)))
+        self.bias = nnx.Param(jnp.zeros((hidden_size,)))
+
+    def __call__(self, x: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``x: [B, T, D]``, ``lengths: [B]`` -> (outputs ``[B, T, H]``, last valid ``[B, H]``)."""
+        u = self.recurrent_kernel[...]
+        projected = x @ self.kernel[...] + self.bias[...]
+
+        def step(carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
+            h = jnp.tanh(z_x + carry[0] @ u)
+            return (h,), h
+
+        zeros = jnp.zeros((x.shape[0], self.hidden_size), projected.dtype)
+        ys, (h,) = _masked_scan(step, (zeros,), projected, lengths, self.reverse)
+        return ys, h
+
+
+_LAYERS = {"rnn": SimpleRNNLayer, "lstm": LSTMLayer}
+
+
+class Bidirectional(nnx.Module):
+    """Forward and backward layers of the same cell, outputs concatenated: ``[B, T, 2H]``.
+
+    The backward layer reverses each sequence within its own length. Its "last" output is
+    the state after reading the whole utterance backwards, as Keras' ``Bidirectional``.
+    """
+
+    def __init__(self, cell: str, in_features: int, hidden_size: int, *, rngs: nnx.Rngs):
+        self.forward = _LAYERS[cell](in_features, hidden_size, rngs=rngs)
+        self.backward = _LAYERS[cell](in_features, hidden_size, reverse=True, rngs=rngs)
+
+    def __call__(self, x: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``x: [B, T, D]`` -> (outputs ``[B, T, 2H]``, last ``[B, 2H]`` = [fwd last, bwd last])."""
+        yf, hf = self.forward(x, lengths)
+        yb, hb = self.backward(x, lengths)
+        return jnp.concatenate([yf, yb], -1), jnp.concatenate([hf, hb], -1)
+
+
+class RecurrentEncoder(nnx.Module):
+    """A stack of recurrent layers with dropout between them, then an utterance summary.
+
+    ``summary``: "last" (last valid output; for a bidirectional top layer the forward
+    last and the backward last, as Keras), "mean" (masked mean over time) or "attention"
+    (additive attention over the valid steps).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        *,
+        cell: str,
+        hidden_sizes: Sequence[int],
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        summary: str = "last",
+        attention_size: int = 128,
+        rngs: nnx.Rngs,
+    ):
+        self.summary = summary
+        layers = []
+        size = in_features
+        for hidden in hidden_sizes:
+            if bidirectional:
+                layers.append(Bidirectional(cell, size, hidden, rngs=rngs))
+                size = 2 * hidden
+            else:
+                layers.append(_LAYERS[cell](size, hidden, rngs=rngs))
+                size = hidden
+        self.layers = nnx.List(layers)
+        self.dropouts = nnx.List([nnx.Dropout(dropout, rngs=rngs) for _ in hidden_sizes[1:]])
+        self.out_features = size
+        self.attention = (
+            AdditiveAttention(size, attention_size, rngs=rngs) if summary == "attention" else None
+        )
+
+    def __call__(self, x: jax.Array, lengths: jax.Array) -> jax.Array:
+        """``x: [B, T, D]``, ``lengths: [B]`` -> ``[B, out_features]``."""
+        y, last = self.layers[0](x, lengths)
+        for drop, layer in zip(self.dropouts, self.layers[1:], strict=True):
+            y, last = layer(drop(y), lengths)
+        if self.summary == "last":
+            return last
+        if self.summary == "mean":
+            return masked_mean(y, lengths)
+        return self.attention(y, lengths)
+
+
+def validate_recurrent(
+    model: str,
+    *,
+    hidden_sizes: Sequence[int],
+    summary: str,
+    attention_size: int,
+    head_sizes: Sequence[int],
+    dropouts: dict[str, float],
+) -> None:
+    """Construction-time checks shared by every model with a recurrent part."""
+    if len(hidden_sizes) == 0 or any(int(h) < 1 for h in hidden_sizes):
+        raise ValueError(
+            f"{model}: hidden_sizes must be a non-empty tuple of positive layer sizes, e.g. "
+            f"(128, 128); got {tuple(hidden_sizes)}"
+        )
+    if summary not in SUMMARIES:
+        raise ValueError(f"{model}: summary={summary!r} is not one of {SUMMARIES}")
+    if int(attention_size) < 1:
+        raise ValueError(f"{model}: attention_size must be >= 1, got {attention_size}")
+    validate_sizes(model, "head_sizes", head_sizes)
+    validate_dropouts(model, dropouts)
+
+
+def validate_sizes(model: str, name: str, sizes: Sequence[int]) -> None:
+    """Every entry of a layer-size tuple is a positive integer."""
+    if any(int(s) < 1 for s in sizes):
+        raise ValueError(f"{model}: {name} must hold positive sizes, got {tuple(sizes)}")
+
+
+def validate_dropouts(model: str, dropouts: dict[str, float]) -> None:
+    """Dropout rates lie in [0, 1)."""
+    for name, rate in dropouts.items():
+        if not 0.0 <= float(rate) < 1.0:
+            raise ValueError(f"{model}: {name} must be in [0, 1), got {rate}")
+
+
+class RecurrentClassifier(nnx.Module):
+    """Recurrent stack -> summary -> MLP head (S1, S2, S3's LSTM).
+
+    input dropout -> layer 1 -> dropout -> layer 2 ... -> summary -> output dropout -> head.
+    ``x: [B, T, num_features]``, ``lengths: [B]`` -> logits ``[B, num_classes]``.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        num_classes: int,
+        *,
+        cell: str = "lstm",
+        bidirectional: bool = False,
+        hidden_sizes: Sequence[int] = (128, 128),
+        input_dropout: float = 0.0,
+        dropout: float = 0.0,
+        summary: str = "last",
+        attention_size: int = 128,
+        output_dropout: float = 0.0,
+        head_sizes: Sequence[int] = (),
+        head_dropout: float = 0.0,
+        name: str = "recurrent",
+        rngs: nnx.Rngs,
+    ):
+        if cell not in CELLS:
+            raise ValueError(f"{name}: cell={cell!r} is not one of {CELLS}")
+        if num_features < 1 or num_classes < 1:
+            raise ValueError(
+                f"{name}: num_features and num_classes must be >= 1, got "
+                f"{num_features} and {num_classes}"
+            )
+        validate_recurrent(
+            name,
+            hidden_sizes=hidden_sizes,
+            summary=summary,
+            attention_size=attention_size,
+            head_sizes=head_sizes,
+            dropouts={
+                "input_dropout": input_dropout,
+                "dropout": dropout,
+                "output_dropout": output_dropout,
+                "head_dropout": head_dropout,
+            },
+        )
+        self.model_name = name
+        self.num_features = num_features
+        self.input_dropout = nnx.Dropout(input_dropout, rngs=rngs)
+        self.encoder = RecurrentEncoder(
+            num_features,
+            cell=cell,
+            hidden_sizes=tuple(hidden_sizes),
+            bidirectional=bidirectional,
+            dropout=dropout,
+            summary=summary,
+            attention_size=attention_size,
+            rngs=rngs,
+        )
+        self.output_dropout = nnx.Dropout(output_dropout, rngs=rngs)
+        self.head = MLPHead(
+            self.encoder.out_features, head_sizes, num_classes, dropout=head_dropout, rngs=rngs
+        )
+
+    def __call__(self, x: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
+        """``x: [B, T, D]`` features, ``lengths: [B]`` valid frames -> logits ``[B, K]``."""
+        check_input(x, self.num_features, self.model_name)
+        lengths = normalize_lengths(lengths, x.shape[0], x.shape[1])
+        h = self.encoder(self.input_dropout(x), lengths)
+        return self.head(self.output_dropout(h))

@@ -1,0 +1,108 @@
+"""The scan-based recurrent layers against flax's own cells run by ``nnx.RNN``."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from serjax.models.recurrent import (
+    Bidirectional,
+    LSTMLayer,
+    SimpleRNNLayer,
+    reverse_within_lengths,
+)
+
+B, T, D, H = 3, 7, 4, 5
+LENGTHS = jnp.array([7, 4, 1], jnp.int32)
+
+
+def _inputs() -> jax.Array:
+    return jax.random.normal(jax.random.key(0), (B, T, D))
+
+
+def _lstm_cell_with(layer: LSTMLayer) -> nnx.OptimizedLSTMCell:
+    cell = nnx.OptimizedLSTMCell(D, H, rngs=nnx.Rngs(1))
+    cell.dense_i.kernel[...] = layer.kernel[...]
+    cell.dense_h.kernel[...] = layer.recurrent_kernel[...]
+    cell.dense_h.bias[...] = layer.bias[...]
+    return cell
+
+
+def _simple_cell_with(layer: SimpleRNNLayer) -> nnx.SimpleCell:
+    cell = nnx.SimpleCell(D, H, rngs=nnx.Rngs(1))
+    cell.dense_i.kernel[...] = layer.kernel[...]
+    cell.dense_i.bias[...] = layer.bias[...]
+    cell.dense_h.kernel[...] = layer.recurrent_kernel[...]
+    return cell
+
+
+def _valid(y: jax.Array) -> np.ndarray:
+    mask = np.arange(T)[None, :] < np.asarray(LENGTHS)[:, None]
+    return np.asarray(y)[mask]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_lstm_layer_matches_nnx_optimized_lstm_cell(reverse):
+    layer = LSTMLayer(D, H, reverse=reverse, rngs=nnx.Rngs(0))
+    rnn = nnx.RNN(_lstm_cell_with(layer), reverse=reverse, keep_order=True, return_carry=True)
+    x = _inputs()
+    y, last = layer(x, LENGTHS)
+    (_, h_ref), y_ref = rnn(x, seq_lengths=LENGTHS)
+    np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
+    if reverse:
+        # The backward direction ends at step 0 of the input.
+        np.testing.assert_allclose(last, y_ref[:, 0], atol=1e-5)
+    else:
+        np.testing.assert_allclose(last, h_ref, atol=1e-5)
+    padded = np.arange(T)[None, :] >= np.asarray(LENGTHS)[:, None]
+    assert np.all(np.asarray(y)[padded] == 0.0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_simple_rnn_layer_matches_nnx_simple_cell(reverse):
+    layer = SimpleRNNLayer(D, H, reverse=reverse, rngs=nnx.Rngs(0))
+    rnn = nnx.RNN(_simple_cell_with(layer), reverse=reverse, keep_order=True, return_carry=True)
+    x = _inputs()
+    y, last = layer(x, LENGTHS)
+    h_ref, y_ref = rnn(x, seq_lengths=LENGTHS)
+    np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
+    np.testing.assert_allclose(last, y_ref[:, 0] if reverse else h_ref, atol=1e-5)
+
+
+def test_bidirectional_matches_nnx_bidirectional():
+    layer = Bidirectional("lstm", D, H, rngs=nnx.Rngs(0))
+    ref = nnx.Bidirectional(
+        nnx.RNN(_lstm_cell_with(layer.forward)), nnx.RNN(_lstm_cell_with(layer.backward))
+    )
+    x = _inputs()
+    y, last = layer(x, LENGTHS)
+    y_ref = ref(x, seq_lengths=LENGTHS)
+    np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
+    assert last.shape == (B, 2 * H)
+
+
+def test_lstm_parameter_count_is_keras():
+    layer = LSTMLayer(13, 256, rngs=nnx.Rngs(0))
+    n = sum(p.size for p in jax.tree.leaves(nnx.state(layer, nnx.Param)))
+    assert n == 4 * 256 * (13 + 256 + 1)
+    np.testing.assert_array_equal(layer.bias[256:512], 1.0)
+    np.testing.assert_array_equal(layer.bias[:256], 0.0)
+
+
+def test_reverse_within_lengths_keeps_padding_in_place():
+    x = jnp.array([[1, 2, 3, 0], [4, 5, 0, 0], [6, 7, 8, 9]])
+    out = reverse_within_lengths(x, jnp.array([3, 2, 4]))
+    np.testing.assert_array_equal(out, [[3, 2, 1, 0], [5, 4, 0, 0], [9, 8, 7, 6]])
+
+
+def test_padding_garbage_does_not_reach_the_backward_direction():
+    layer = Bidirectional("lstm", D, H, rngs=nnx.Rngs(0))
+    x = _inputs()
+    garbage = jnp.where(
+        (jnp.arange(T)[None, :] >= LENGTHS[:, None])[..., None], 1e3, x
+    )  # huge values in the padding only
+    y1, last1 = layer(x, LENGTHS)
+    y2, last2 = layer(garbage, LENGTHS)
+    np.testing.assert_allclose(y1, y2, atol=1e-6)
+    np.testing.assert_allclose(last1, last2, atol=1e-6)
