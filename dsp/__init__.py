@@ -7,7 +7,13 @@ batched over leading axes and laid out ``(..., frames, features)``. Defaults fol
 from dsp.cepstral import dct_matrix, lifter_weights, mfcc_from_log_mel
 from dsp.deltas import delta, stack_deltas
 from dsp.framing import frame, get_window, padded_window, preemphasis
-from dsp.frontend import FeatureConfig, features, features_from_power, power_stage
+from dsp.frontend import (
+    FeatureConfig,
+    features,
+    features_chunked,
+    features_from_power,
+    power_stage,
+)
 from dsp.masking import cmvn, frame_mask, masked_mean_var, num_frames
 from dsp.mel import (
     apply_filterbank,
@@ -27,6 +33,7 @@ __all__ = [
     "dct_matrix",
     "delta",
     "features",
+    "features_chunked",
     "features_from_power",
     "frame",
     "frame_mask",

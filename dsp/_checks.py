@@ -59,6 +59,8 @@ def boolean(name: str, value: Any) -> bool:
 
 def choice(name: str, value: Any, options: Iterable[Any]) -> Any:
     options = tuple(options)
+    if _is_int(value):
+        value = int(value)  # NumPy integers count as ints
     # Compare types too, so that 0 is not accepted for False or 1.0 for 1.
     if not any(value is o or (type(value) is type(o) and value == o) for o in options):
         raise ValueError(f"{name} must be one of {options!r}, got {value!r}")

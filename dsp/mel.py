@@ -23,7 +23,9 @@ MEL_NORMS = ("slaney", None)
 _F_SP = 200.0 / 3.0  # Hz per mel in the linear part
 _MIN_LOG_HZ = 1000.0
 _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP  # 15 mels
-_LOGSTEP = np.log(6.4) / 27.0  # ln(6400 / 1000) spread over 27 mels
+_LOGSTEP = float(np.log(6.4) / 27.0)  # ln(6400 / 1000) spread over 27 mels
+# HTK: 2595 log10(1 + f / 700), written with the natural logarithm.
+_HTK_SCALE = float(2595.0 / np.log(10.0))
 
 
 def _namespace(x):
@@ -41,7 +43,8 @@ def hz_to_mel(frequencies, *, htk: bool = False):
     xp = _namespace(frequencies)
     f = frequencies if xp is jnp else np.asarray(frequencies, dtype=np.float64)
     if htk:
-        return 2595.0 * xp.log10(1.0 + f / 700.0)
+        # log1p keeps float32 accurate at low frequencies, where 1 + f / 700 rounds.
+        return _HTK_SCALE * xp.log1p(f / 700.0)
     # The maximum keeps the unused branch finite, so the gradient of the used one is not NaN.
     log_part = _MIN_LOG_MEL + xp.log(xp.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP
     return xp.where(f >= _MIN_LOG_HZ, log_part, f / _F_SP)
@@ -53,7 +56,7 @@ def mel_to_hz(mels, *, htk: bool = False):
     xp = _namespace(mels)
     m = mels if xp is jnp else np.asarray(mels, dtype=np.float64)
     if htk:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+        return 700.0 * xp.expm1(m / _HTK_SCALE)
     log_part = _MIN_LOG_HZ * xp.exp(_LOGSTEP * (xp.maximum(m, _MIN_LOG_MEL) - _MIN_LOG_MEL))
     return xp.where(m >= _MIN_LOG_MEL, log_part, _F_SP * m)
 
@@ -208,7 +211,7 @@ def power_to_db(
         top_db = _checks.real("top_db", top_db, low=0.0)
     power = _checks.float_array("power", power, min_ndim=2 if n_frames is not None else 1)
     db = 10.0 * jnp.log10(jnp.maximum(power, jnp.asarray(amin, power.dtype)))
-    db = db - 10.0 * np.log10(max(amin, ref))
+    db = db - float(10.0 * np.log10(max(amin, ref)))
     if top_db is None:
         return db
     axes = (-2, -1) if db.ndim >= 2 else (-1,)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import ml_collections
 
+from serjax.augment import AugmentConfig
+
 PROTOCOLS = (
     "fixed",  # explicit validation and test speakers (S1: val 15, test 16)
     "loso",  # leave one speaker out: every speaker is the test set once
@@ -50,7 +52,8 @@ def base_config() -> ml_collections.ConfigDict:
     data.val_speakers = ("15",)
     data.test_speakers = ("16",)
     data.folds = 6  # actor_kfold
-    data.test_fraction = 0.2  # speaker_fraction
+    data.test_fraction = 0.2  # speaker_fraction and even: share of speakers in the test part
+    data.val_fraction = 0.1  # speaker_fraction and even: share of speakers for validation
     data.run_folds = ()  # loso / actor_kfold: run only these folds; () runs all
     # Synthetic corpus (data.corpora == ("synthetic",)): size of the corpus made on the fly.
     data.synthetic_speakers = 6
@@ -108,8 +111,28 @@ def base_config() -> ml_collections.ConfigDict:
     train.keep_latest = 2
     train.distributed = False  # initialise jax.distributed for multi-host runs
 
+    # On-device augmentation in training (never in evaluation); every probability 0 is off.
     augment = config.augment = ml_collections.ConfigDict()
     augment.enabled = False
+    augment.noise_prob = 0.0
+    augment.snr_db = (10.0, 30.0)
+    augment.noise_colors = ("white", "pink")
+    augment.gain_prob = 0.0
+    augment.gain_db = (-6.0, 6.0)
+    augment.speed_prob = 0.0
+    augment.speed = (0.9, 1.1)
+    augment.pitch_prob = 0.0
+    augment.semitones = (-2.0, 2.0)
+    augment.stretch_prob = 0.0
+    augment.stretch = (0.8, 1.25)
+    augment.vtlp_prob = 0.0
+    augment.vtlp_alpha = (0.9, 1.1)
+    augment.time_masks = 0
+    augment.time_mask_frames = 20
+    augment.freq_masks = 0
+    augment.freq_mask_bins = 8
+    augment.mixup_alpha = 0.0
+    augment.offline = False  # S2: three extra copies of each training file, made once on the host
     return config
 
 
@@ -134,6 +157,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError("features.window_frames and features.window_shift must be positive")
     if config.features.windows and config.features.summary != "none":
         raise ValueError("features.windows needs features.summary='none'")
+    aug = AugmentConfig.from_config(config.augment)  # validates every augment.* field
+    if config.features.kind == "waveform" and aug.spectral_transforms:
+        raise ValueError(
+            "augment: pitch, stretch, VTLP and masks act on spectra; features.kind='waveform' "
+            "has none"
+        )
 
 
 def _get(config: ml_collections.ConfigDict, dotted: str):

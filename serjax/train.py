@@ -15,7 +15,6 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from serjax import config_lib, data, metrics, models, writers
+from serjax import augment, config_lib, data, metrics, models, writers
 from serjax.checkpointing import Checkpointer
 from serjax.features import FeatureSpec, model_inputs, windows
 
@@ -94,11 +93,17 @@ def make_folds(
     if protocol == "loso":
         folds = data.loso_folds(utts, seed=config.seed)
     elif protocol == "actor_kfold":
-        folds = data.actor_kfold(utts, k=cfg.folds, seed=config.seed)
+        folds = data.actor_kfold(utts, k=cfg.folds, seed=config.seed, n_val_speakers=1)
     elif protocol == "speaker_fraction":
-        return [("main", data.speaker_fraction_split(utts, cfg.test_fraction, seed=config.seed))]
+        split = data.speaker_fraction_split(
+            utts, cfg.test_fraction, val_fraction=cfg.val_fraction, seed=config.seed
+        )
+        return [("main", split)]
     else:  # even
-        return [("main", data.even_split(utts, seed=config.seed))]
+        split = data.even_split(
+            utts, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=config.seed
+        )
+        return [("main", split)]
     if cfg.run_folds:
         wanted = {str(f) for f in cfg.run_folds}
         unknown = wanted - {name for name, _ in folds}
@@ -182,6 +187,19 @@ def create_optimizer(
     return base
 
 
+def build_model_and_optimizer(
+    config: ml_collections.ConfigDict, num_classes: int, steps_per_epoch: int = 1
+) -> tuple[nnx.Module, nnx.Optimizer]:
+    """The model and its optimiser, whose joint state a checkpoint holds.
+
+    The schedule's length (``steps_per_epoch``) does not change the optimiser state's shapes,
+    so inference can rebuild the pair with the default to restore a checkpoint into.
+    """
+    model = create_model(config, FeatureSpec.from_config(config), num_classes, config.seed)
+    optimizer = nnx.Optimizer(model, create_optimizer(config, steps_per_epoch), wrt=nnx.Param)
+    return model, optimizer
+
+
 def _hyperparams(opt_state) -> dict:
     """The injected hyper-parameters inside a (possibly chained) optimiser state."""
     for node in jax.tree.leaves(opt_state, is_leaf=lambda n: hasattr(n, "hyperparams")):
@@ -207,17 +225,25 @@ class StepConfig:
     num_classes: int
     l2: float = 0.0
     l2_params: str = "head"
-    augment: Any = None
+    augment: augment.AugmentConfig | None = None  # training only; None or disabled: no change
+    seed: int = 0
 
 
-def _forward(model, waveforms, lengths, mask, step: StepConfig):
-    """Logits per example and the weight of each; shapes ``[B, W, K]`` and ``[B, W]``.
+def _forward(model, waveforms, lengths, mask, step: StepConfig, key=None):
+    """Logits per example, the weight of each, and the mixup pairing (or None).
 
-    Without windows W = 1. Padding rows (mask False) get the full length so that no model ever
-    sees an empty sequence; their weight is zero.
+    Shapes ``[B, W, K]`` and ``[B, W]``; without windows W = 1. Padding rows (mask False) get
+    the full length so that no model ever sees an empty sequence; their weight is zero. With a
+    ``key`` (training only) the inputs go through the step's augmentation.
     """
     lengths = jnp.where(mask, lengths, waveforms.shape[-1])
-    x, steps = model_inputs(waveforms, lengths, step.spec)
+    pairing = None
+    if key is None:
+        x, steps = model_inputs(waveforms, lengths, step.spec)
+    else:
+        x, steps, pairing = augment.training_inputs(
+            key, waveforms, lengths, mask, step.spec, step.augment
+        )
     if step.spec.windowed:
         cut, cut_steps, valid = windows(
             x, steps, frames=step.spec.window_frames, shift=step.spec.window_shift
@@ -229,18 +255,28 @@ def _forward(model, waveforms, lengths, mask, step: StepConfig):
     else:
         logits = model(x, steps)[:, None, :]
         weight = mask[:, None]
-    return logits, weight.astype(jnp.float32)
+    return logits, weight.astype(jnp.float32), pairing
 
 
 def train_step(graphdef, state, batch, class_weights, step: StepConfig):
     """One optimiser step; returns the new state and the batch's mean loss."""
     model, optimizer = nnx.merge(graphdef, state)
+    key = None
+    if step.augment is not None and step.augment.enabled:
+        # The step count is part of the checkpoint, so a resumed run draws the same
+        # augmentations as an uninterrupted one.
+        key = jax.random.fold_in(jax.random.key(step.seed), optimizer.step[...])
 
     def loss_fn(model):
-        logits, weight = _forward(model, batch["waveforms"], batch["lengths"], batch["mask"], step)
-        labels = jnp.broadcast_to(batch["labels"][:, None], weight.shape)
-        weight = weight * class_weights[labels]
-        ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+        logits, weight, pairing = _forward(
+            model, batch["waveforms"], batch["lengths"], batch["mask"], step, key
+        )
+        if pairing is None:
+            targets = jax.nn.one_hot(batch["labels"], step.num_classes)
+        else:
+            targets = augment.mixup_targets(batch["labels"], step.num_classes, pairing)
+        weight = weight * (targets @ class_weights)[:, None]
+        ce = optax.softmax_cross_entropy(logits, jnp.broadcast_to(targets[:, None], logits.shape))
         loss = jnp.sum(ce * weight) / jnp.maximum(jnp.sum(weight), 1e-9)
         if step.l2:
             loss += step.l2 * l2_penalty(nnx.state(model, nnx.Param), step.l2_params)
@@ -254,7 +290,7 @@ def train_step(graphdef, state, batch, class_weights, step: StepConfig):
 def eval_step(graphdef, state, batch, step: StepConfig):
     """Per-utterance class probabilities ``[B, K]`` and cross-entropy ``[B]``."""
     model, _ = nnx.merge(graphdef, state)
-    logits, weight = _forward(model, batch["waveforms"], batch["lengths"], batch["mask"], step)
+    logits, weight, _ = _forward(model, batch["waveforms"], batch["lengths"], batch["mask"], step)
     # An utterance's prediction is the mean of its windows' probabilities (S1).
     probs = jax.nn.softmax(logits, axis=-1)
     probs = jnp.sum(probs * weight[..., None], axis=1) / jnp.maximum(weight.sum(1), 1)[:, None]
@@ -300,6 +336,10 @@ def abstract_pure_state(state: nnx.State) -> dict:
 # The loop
 
 
+# Within a long epoch, a progress line at most this often.
+_REPORT_SECONDS = 20.0
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -341,6 +381,8 @@ class FoldTrainer:
             num_classes=len(class_names),
             l2=float(config.optim.l2),
             l2_params=config.optim.l2_params,
+            augment=augment.AugmentConfig.from_config(config.augment),
+            seed=config.seed,
         )
         train_lengths = [len(w) for w in parts["train"].waveforms]
         all_lengths = [len(w) for part in parts.values() for w in part.waveforms]
@@ -446,7 +488,7 @@ class FoldTrainer:
                     "Early stopping: no better validation UA for %d epochs", progress.bad_epochs
                 )
                 break
-            epoch_start = time.monotonic()
+            epoch_start = last_report = time.monotonic()
             losses = []
             for batch in data.iterate_batches(
                 train.waveforms,
@@ -468,6 +510,18 @@ class FoldTrainer:
                     )
                 losses.append(loss)
                 progress.step += 1
+                if time.monotonic() - last_report > _REPORT_SECONDS:
+                    last_report = time.monotonic()
+                    elapsed = last_report - epoch_start
+                    logging.info(
+                        "  epoch %d: step %d/%d  loss %.4f  %.2f steps/s  epoch ETA %s",
+                        progress.epoch + 1,
+                        len(losses),
+                        self.steps_per_epoch,
+                        float(np.mean(losses)),
+                        len(losses) / elapsed,
+                        _duration(elapsed / len(losses) * (self.steps_per_epoch - len(losses))),
+                    )
             train_seconds = time.monotonic() - epoch_start
             val, _ = self.evaluate(self.parts["val"])
             progress.epoch += 1
@@ -575,6 +629,15 @@ def train_fold(
         name: decode(config, getattr(split, name), class_names, cache)
         for name in ("train", "val", "test")
     }
+    aug = augment.AugmentConfig.from_config(config.augment)
+    if aug.offline:
+        train = parts["train"]
+        waves, source = augment.expand_offline(
+            train.waveforms, sample_rate=config.data.sample_rate, aug=aug, seed=config.seed
+        )
+        utts = tuple(train.utterances[i] for i in source)
+        parts["train"] = SplitData(utts, tuple(waves), train.labels[source])
+        logging.info("Offline augmentation: %d training files become %d", len(train), len(utts))
     for name, part in parts.items():
         if not len(part):
             raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")

@@ -45,14 +45,22 @@ them). The reference systems that are not a default:
 
 * S2 final model: ``lstm`` with ``hidden_sizes=(256, 64)``, ``input_dropout=0``,
   ``dropout=p``, ``output_dropout=p``, ``head_sizes=(128,)``, ``head_dropout=p`` on 1
-  feature x 13 steps (355,720 parameters with 8 classes, as the report's summary; its
-  first model with ``hidden_sizes=(128, 64)`` has 125,312: the report's 66,568 for the
-  first layer is not of the form 4u(in + u + 1) for u = 128, the true count is 66,560).
-  The report does not give the dropout rate ``p``.
+  feature x 13 steps: 355,720 parameters with 8 classes, as the report's summary. Its
+  first model (``hidden_sizes=(128, 64)``) has 125,320, the report's total; the report's
+  66,568 for that first layer is a slip for 4u(in + u + 1) = 66,560 (its total is the sum
+  with 66,560). The report does not give the dropout rate ``p``.
 * S3 LSTM: ``lstm`` with ``hidden_sizes=(1024, 1024)``, ``input_dropout=0``,
   ``dropout=0.5`` and ``head_sizes`` for its (unsized) MLP.
 * S4 BiLSTM variants: ``bidirectional=True`` on ``cnn_lstm_1d`` / ``cnn_lstm_2d``;
   the time-distributed LSTM variant: ``cnn_lstm_2d_td`` with ``bidirectional=False``.
+
+Choices the reports leave open, each a hyper-parameter: S3's "10x3" first kernel is read as
+10 coefficients x 3 frames, with VALID convolutions (PyTorch's default) and 3x3 later
+kernels; ``cnn`` flattens a fixed ``num_frames`` map, so inputs longer than that are a
+``ValueError`` (``time_summary="mean"`` accepts any length). S5's pools are 2x2, its
+convolutions SAME with ReLU, its attention ``v . tanh(W h + b)`` with 128 units. S4's
+time-distributed CNN (kernels and pools read off the printed summary) uses ELU like the
+LFLBs.
 
 Parameters follow Keras (which the reference systems used): one bias per LSTM gate,
 Glorot-uniform kernels, orthogonal recurrent kernels, forget-gate bias 1, batch norm with

@@ -111,8 +111,7 @@ def plan_axis(
         if after_pool < 1:
             if after_conv < 1:
                 problem = (
-                    f"block {block}'s VALID convolution (kernel {k}) does not fit "
-                    f"{current} {what}"
+                    f"block {block}'s VALID convolution (kernel {k}) does not fit {current} {what}"
                 )
             else:
                 problem = f"block {block} would pool {after_conv} {what} by {p} down to 0"

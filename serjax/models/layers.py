@@ -11,6 +11,7 @@ same logits as running each example alone on exactly its valid frames.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -46,6 +47,7 @@ def _expand_like(mask: jax.Array, x: jax.Array) -> jax.Array:
     return mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim))
 
 
+@jax.jit
 def zero_padding(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Sets the padded steps of ``x: [B, T, ...]`` to exactly zero (``where``, so NaN-safe)."""
     mask = _expand_like(length_mask(lengths, x.shape[1]), x)
@@ -75,6 +77,7 @@ def check_input(x: jax.Array, num_features: int, model: str) -> None:
         )
 
 
+@jax.jit
 def masked_mean(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Mean of ``x: [B, T, D]`` over valid steps -> ``[B, D]`` (zeros for an empty row)."""
     mask = length_mask(lengths, x.shape[1])[..., None]
@@ -103,6 +106,7 @@ def static_pool_size(size: int, pool: int, *, ceil: bool) -> int:
     return -(-size // pool) if ceil else size // pool
 
 
+@functools.partial(jax.jit, static_argnames=("window", "kind"))
 def pool(
     x: jax.Array, lengths: jax.Array, window: Sequence[int], kind: str
 ) -> tuple[jax.Array, jax.Array]:
@@ -129,7 +133,8 @@ def pool(
         raise ValueError(f"pool window {tuple(window)} does not match input shape {x.shape}")
     t_out = -(-t // pt)
     s_out = tuple(s // p for s, p in zip(spatial, ps, strict=True))
-    x = x[(slice(None), slice(None)) + tuple(slice(0, so * p) for so, p in zip(s_out, ps))]
+    crop = tuple(slice(0, so * p) for so, p in zip(s_out, ps, strict=True))
+    x = x[(slice(None), slice(None), *crop)]
     valid = _expand_like(length_mask(lengths, t), x)
     pad = [(0, 0), (0, t_out * pt - t)] + [(0, 0)] * (x.ndim - 2)
     if kind == "max":

@@ -12,6 +12,7 @@ parameter counts of the reference systems are reproduced; the same weights loade
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import jax
@@ -78,6 +79,54 @@ def _masked_scan(
     return ys, carry
 
 
+def _lstm_step(u: jax.Array, carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
+    c, h = carry
+    i, f, g, o = jnp.split(z_x + h @ u, 4, axis=-1)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    return (c, h), h
+
+
+def _rnn_step(u: jax.Array, carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
+    h = jnp.tanh(z_x + carry[0] @ u)
+    return (h,), h
+
+
+_STEPS = {"lstm": (_lstm_step, 2), "rnn": (_rnn_step, 1)}
+
+
+@functools.partial(jax.jit, static_argnames=("cell", "reverse"))
+def recurrent_layer(
+    x: jax.Array,
+    lengths: jax.Array,
+    kernel: jax.Array,
+    recurrent_kernel: jax.Array,
+    bias: jax.Array,
+    *,
+    cell: str,
+    reverse: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """One recurrent direction as a pure function (compiled as a unit even when run eagerly).
+
+    Args:
+      x: ``[B, T, D]`` inputs; lengths: ``[B]`` valid steps.
+      kernel: ``[D, G]``; recurrent_kernel: ``[H, G]``; bias: ``[G]``, with ``G = 4H`` for
+        "lstm" (gates i, f, g, o) and ``G = H`` for "rnn".
+
+    Returns:
+      Outputs ``[B, T, H]`` (zero on padded steps, input order) and the last valid output
+      ``[B, H]`` (for ``reverse=True`` the state after reading back to step 0).
+    """
+    step, carries = _STEPS[cell]
+    # The input projection of every step is one matmul outside the sequential loop.
+    projected = x @ kernel + bias
+    zeros = jnp.zeros((x.shape[0], recurrent_kernel.shape[0]), projected.dtype)
+    ys, carry = _masked_scan(
+        functools.partial(step, recurrent_kernel), (zeros,) * carries, projected, lengths, reverse
+    )
+    return ys, carry[-1]
+
+
 class LSTMLayer(nnx.Module):
     """One LSTM direction over a padded batch.
 
@@ -109,19 +158,15 @@ class LSTMLayer(nnx.Module):
         Outputs are zero on padded steps. For ``reverse=True`` the outputs are in input
         order and the "last" output is the one at step 0 (Keras' convention).
         """
-        u = self.recurrent_kernel[...]
-        projected = x @ self.kernel[...] + self.bias[...]
-
-        def step(carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
-            c, h = carry
-            i, f, g, o = jnp.split(z_x + h @ u, 4, axis=-1)
-            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-            h = jax.nn.sigmoid(o) * jnp.tanh(c)
-            return (c, h), h
-
-        zeros = jnp.zeros((x.shape[0], self.hidden_size), projected.dtype)
-        ys, (_, h) = _masked_scan(step, (zeros, zeros), projected, lengths, self.reverse)
-        return ys, h
+        return recurrent_layer(
+            x,
+            lengths,
+            self.kernel[...],
+            self.recurrent_kernel[...],
+            self.bias[...],
+            cell="lstm",
+            reverse=self.reverse,
+        )
 
 
 class SimpleRNNLayer(nnx.Module):
@@ -142,16 +187,15 @@ class SimpleRNNLayer(nnx.Module):
 
     def __call__(self, x: jax.Array, lengths: jax.Array) -> tuple[jax.Array, jax.Array]:
         """``x: [B, T, D]``, ``lengths: [B]`` -> (outputs ``[B, T, H]``, last valid ``[B, H]``)."""
-        u = self.recurrent_kernel[...]
-        projected = x @ self.kernel[...] + self.bias[...]
-
-        def step(carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
-            h = jnp.tanh(z_x + carry[0] @ u)
-            return (h,), h
-
-        zeros = jnp.zeros((x.shape[0], self.hidden_size), projected.dtype)
-        ys, (h,) = _masked_scan(step, (zeros,), projected, lengths, self.reverse)
-        return ys, h
+        return recurrent_layer(
+            x,
+            lengths,
+            self.kernel[...],
+            self.recurrent_kernel[...],
+            self.bias[...],
+            cell="rnn",
+            reverse=self.reverse,
+        )
 
 
 _LAYERS = {"rnn": SimpleRNNLayer, "lstm": LSTMLayer}

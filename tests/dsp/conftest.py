@@ -6,9 +6,16 @@ pytest puts test directories on ``sys.path``.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import numpy as np
 import pytest
+
+# LLVM's optimisation level changes how fast XLA's CPU code runs, not what it computes. The
+# tests' programs are small and run once, so compiling them unoptimised saves most of the
+# suite's time; the benchmark and the tests that check the default path use plain jax.jit.
+FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 @pytest.fixture
@@ -50,6 +57,12 @@ def _assert_close(actual, desired, *, rtol: float, err_msg: str = "") -> None:
     assert actual.shape == desired.shape, f"shape {actual.shape} != {desired.shape} {err_msg}"
     scale = float(np.max(np.abs(desired))) if desired.size else 0.0
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=rtol * scale, err_msg=err_msg)
+
+
+@pytest.fixture(scope="session")
+def fast_jit():
+    """``jax.jit`` compiling without backend optimisation; takes jax.jit's keyword arguments."""
+    return functools.partial(jax.jit, compiler_options=FAST_COMPILE)
 
 
 @pytest.fixture(scope="session")

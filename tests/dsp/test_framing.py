@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import jax
 import librosa
 import numpy as np
 import pytest
@@ -72,20 +71,30 @@ def _reference_frames(x, frame_length, hop_length, center, pad_mode):
     return np.swapaxes(frames, -1, -2)
 
 
-@pytest.mark.parametrize("center", [True, False])
-@pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
-@pytest.mark.parametrize(("frame_length", "hop_length"), [(512, 160), (400, 400), (7, 3), (8, 11)])
-def test_frame_matches_librosa(center, pad_mode, frame_length, hop_length):
+@pytest.mark.parametrize(
+    ("frame_length", "hop_length", "center", "pad_mode"),
+    [
+        (512, 160, True, "constant"),
+        (512, 160, True, "reflect"),
+        (512, 160, False, "constant"),
+        (7, 3, True, "reflect"),  # odd length
+        (7, 3, False, "constant"),
+        (8, 11, True, "constant"),  # hop longer than a frame
+    ],
+)
+def test_frame_matches_librosa(fast_jit, frame_length, hop_length, center, pad_mode):
     x = np.random.default_rng(1).standard_normal(1000).astype(np.float32)
-    frames = dsp.frame(
-        x, frame_length=frame_length, hop_length=hop_length, center=center, pad_mode=pad_mode
-    )
+    frames = fast_jit(
+        lambda x: dsp.frame(
+            x, frame_length=frame_length, hop_length=hop_length, center=center, pad_mode=pad_mode
+        )
+    )(x)
     expected = _reference_frames(x, frame_length, hop_length, center, pad_mode)
     np.testing.assert_array_equal(frames, expected)
 
 
 @pytest.mark.parametrize("pad_mode", ["constant", "reflect"])
-def test_frame_with_lengths_frames_each_example_as_if_alone(pad_mode):
+def test_frame_with_lengths_frames_each_example_as_if_alone(fast_jit, pad_mode):
     # Lengths below the padding (reflected several times over), of one sample, and of T.
     total, frame_length, hop_length = 300, 64, 16
     rng = np.random.default_rng(2)
@@ -94,7 +103,7 @@ def test_frame_with_lengths_frames_each_example_as_if_alone(pad_mode):
     x_padded = x.copy()
     for row, length in zip(x_padded, lengths, strict=True):
         row[length:] = rng.standard_normal(total - length)  # padding need not be zeros
-    frames = jax.jit(
+    frames = fast_jit(
         lambda x, n: dsp.frame(
             x, frame_length=frame_length, hop_length=hop_length, pad_mode=pad_mode, lengths=n
         )

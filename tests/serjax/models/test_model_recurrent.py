@@ -13,12 +13,22 @@ from serjax.models.recurrent import (
     reverse_within_lengths,
 )
 
-B, T, D, H = 3, 7, 4, 5
+B, T, D, H = 3, 7, 8, 4
 LENGTHS = jnp.array([7, 4, 1], jnp.int32)
 
 
 def _inputs() -> jax.Array:
-    return jax.random.normal(jax.random.key(0), (B, T, D))
+    return jnp.asarray(np.random.default_rng(0).normal(size=(B, T, D)), jnp.float32)
+
+
+@nnx.jit
+def _run(layer, x, lengths):
+    return layer(x, lengths)
+
+
+@nnx.jit
+def _run_rnn(rnn, x, lengths):
+    return rnn(x, seq_lengths=lengths)
 
 
 def _lstm_cell_with(layer: LSTMLayer) -> nnx.OptimizedLSTMCell:
@@ -47,8 +57,8 @@ def test_lstm_layer_matches_nnx_optimized_lstm_cell(reverse):
     layer = LSTMLayer(D, H, reverse=reverse, rngs=nnx.Rngs(0))
     rnn = nnx.RNN(_lstm_cell_with(layer), reverse=reverse, keep_order=True, return_carry=True)
     x = _inputs()
-    y, last = layer(x, LENGTHS)
-    (_, h_ref), y_ref = rnn(x, seq_lengths=LENGTHS)
+    y, last = _run(layer, x, LENGTHS)
+    (_, h_ref), y_ref = _run_rnn(rnn, x, LENGTHS)
     np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
     if reverse:
         # The backward direction ends at step 0 of the input.
@@ -64,8 +74,8 @@ def test_simple_rnn_layer_matches_nnx_simple_cell(reverse):
     layer = SimpleRNNLayer(D, H, reverse=reverse, rngs=nnx.Rngs(0))
     rnn = nnx.RNN(_simple_cell_with(layer), reverse=reverse, keep_order=True, return_carry=True)
     x = _inputs()
-    y, last = layer(x, LENGTHS)
-    h_ref, y_ref = rnn(x, seq_lengths=LENGTHS)
+    y, last = _run(layer, x, LENGTHS)
+    h_ref, y_ref = _run_rnn(rnn, x, LENGTHS)
     np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
     np.testing.assert_allclose(last, y_ref[:, 0] if reverse else h_ref, atol=1e-5)
 
@@ -76,18 +86,19 @@ def test_bidirectional_matches_nnx_bidirectional():
         nnx.RNN(_lstm_cell_with(layer.forward)), nnx.RNN(_lstm_cell_with(layer.backward))
     )
     x = _inputs()
-    y, last = layer(x, LENGTHS)
-    y_ref = ref(x, seq_lengths=LENGTHS)
+    y, last = _run(layer, x, LENGTHS)
+    y_ref = _run_rnn(ref, x, LENGTHS)
     np.testing.assert_allclose(_valid(y), _valid(y_ref), atol=1e-5)
     assert last.shape == (B, 2 * H)
 
 
-def test_lstm_parameter_count_is_keras():
-    layer = LSTMLayer(13, 256, rngs=nnx.Rngs(0))
+def test_lstm_parameter_count_and_forget_bias_are_keras():
+    layer = LSTMLayer(D, H, rngs=nnx.Rngs(0))
     n = sum(p.size for p in jax.tree.leaves(nnx.state(layer, nnx.Param)))
-    assert n == 4 * 256 * (13 + 256 + 1)
-    np.testing.assert_array_equal(layer.bias[256:512], 1.0)
-    np.testing.assert_array_equal(layer.bias[:256], 0.0)
+    assert n == 4 * H * (D + H + 1)
+    np.testing.assert_array_equal(layer.bias[H : 2 * H], 1.0)
+    np.testing.assert_array_equal(layer.bias[:H], 0.0)
+    np.testing.assert_array_equal(layer.bias[2 * H :], 0.0)
 
 
 def test_reverse_within_lengths_keeps_padding_in_place():
@@ -102,7 +113,7 @@ def test_padding_garbage_does_not_reach_the_backward_direction():
     garbage = jnp.where(
         (jnp.arange(T)[None, :] >= LENGTHS[:, None])[..., None], 1e3, x
     )  # huge values in the padding only
-    y1, last1 = layer(x, LENGTHS)
-    y2, last2 = layer(garbage, LENGTHS)
+    y1, last1 = _run(layer, x, LENGTHS)
+    y2, last2 = _run(layer, garbage, LENGTHS)
     np.testing.assert_allclose(y1, y2, atol=1e-6)
     np.testing.assert_allclose(last1, last2, atol=1e-6)
