@@ -12,10 +12,9 @@ librosa runs one clip at a time (melspectrogram -> power_to_db -> mfcc -> delta 
 ``--librosa-blas-threads`` threads (default 1): its matrices are small, and on a shared machine
 a multi-threaded OpenBLAS spins and made librosa about 4x slower in wall time here.
 
-dsp runs ``jax.jit(dsp.features)`` on each padded batch in two forms, both one jitted program
-per batch shape:
+dsp runs on each padded batch in two forms, each jitted and compiled once per batch shape:
 
-  batch: the whole [64, T] batch at once;
+  batch: ``dsp.features`` on the whole [64, T] batch at once;
   chunked: ``dsp.features_chunked``, the same front end through ``jax.lax.map`` over chunks
          of about 2048 frames (6 clips of 3 s, 2 of 9 s) of the same batch. On a CPU this keeps
          each stage's working set in cache and reuses small temporaries (the whole batch's are
@@ -25,9 +24,9 @@ per batch shape:
 Throughput is audio seconds (valid samples only, padding excluded) per wall-clock second, the
 best pass of all. Each contender runs a warm-up pass then ``--repeats`` passes back to back (its
 steady state, as in a feature pipeline that runs continuously); the three take turns twice, so
-that drifting load from other processes on a shared machine hits them alike. CPU seconds (``time.process_time``, all threads)
-of the best pass are printed beside, since the jitted code uses every core and librosa mostly
-one.
+that drifting load from other processes on a shared machine hits them alike. CPU seconds
+(``time.process_time``, all threads) of the best pass are printed beside, since the jitted code
+can use every core and librosa mostly one.
 
 Memory is reported three ways, each labelled: the peak of Python/NumPy allocations during one
 librosa pass (tracemalloc; XLA's buffers are invisible to it), XLA's own buffer sizes for the
@@ -36,6 +35,7 @@ the whole process's peak resident set (``resource.getrusage(...).ru_maxrss``), w
 both sides and the JAX runtime.
 
     python benchmarks/dsp_throughput.py [--quick] [--repeats N] [--seed S]
+        [--librosa-blas-threads N]
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dsp.masking import cmvn, frame_mask, masked_mean_var, num_frames
 from dsp.mel import (
     apply_filterbank,
     hz_to_mel,
+    log_mel_spectrogram,
     mel_filterbank,
     mel_frequencies,
     mel_spectrogram,
@@ -40,6 +41,7 @@ __all__ = [
     "get_window",
     "hz_to_mel",
     "lifter_weights",
+    "log_mel_spectrogram",
     "magnitude_spectrogram",
     "masked_mean_var",
     "mel_filterbank",

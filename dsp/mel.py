@@ -152,7 +152,7 @@ def mel_spectrogram(
     *,
     sample_rate: int,
     n_fft: int,
-    n_mels: int = 128,
+    n_mels: int,
     fmin: float = 0.0,
     fmax: float | None = None,
     htk: bool = False,
@@ -222,3 +222,43 @@ def power_to_db(
         valid = frame_mask(n_frames, power.shape[-2])[..., None]
         peak = jnp.max(jnp.where(valid, db, -jnp.inf), axis=axes, keepdims=True)
     return jnp.maximum(db, peak - top_db)
+
+
+def log_mel_spectrogram(
+    power: jax.Array,
+    *,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+    amin: float = 1e-10,
+    top_db: float | None = None,
+    n_frames: jax.typing.ArrayLike | None = None,
+) -> jax.Array:
+    """Log-mel spectrogram (MSPEC) in dB: ``power_to_db(mel_spectrogram(power))``.
+
+    Equals ``librosa.power_to_db(librosa.feature.melspectrogram(S=power.T, ...), amin=amin,
+    top_db=top_db).T`` for one example (librosa's own default is ``top_db=80``).
+
+    Args:
+      power: float ``[..., frames, n_fft // 2 + 1]`` power spectrogram.
+      sample_rate, n_fft, n_mels, fmin, fmax, htk, norm: as ``dsp.mel_filterbank``.
+      amin, top_db, n_frames: as ``dsp.power_to_db``.
+
+    Returns:
+      ``[..., frames, n_mels]`` in ``power``'s dtype.
+    """
+    mel = mel_spectrogram(
+        power,
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+    )
+    return power_to_db(mel, amin=amin, top_db=top_db, n_frames=n_frames)

@@ -180,15 +180,15 @@ def _dsp_log_mel(x, sample_rate, case, top_db):
     power = dsp.power_spectrogram(
         x, n_fft=case["n_fft"], win_length=case["win_length"], hop_length=case["hop_length"]
     )
-    mel = dsp.mel_spectrogram(
+    return dsp.log_mel_spectrogram(
         power,
         sample_rate=sample_rate,
         n_fft=case["n_fft"],
         n_mels=case["n_mels"],
         htk=case["htk"],
         norm=case["norm"],
+        top_db=top_db,
     )
-    return dsp.power_to_db(mel, top_db=top_db)
 
 
 @pytest.mark.parametrize(("case", "top_db"), [(LOG_MEL_CASES[0], None), (LOG_MEL_CASES[1], 80.0)])

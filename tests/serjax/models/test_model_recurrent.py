@@ -15,6 +15,10 @@ from serjax.models.recurrent import (
 
 B, T, D, H = 3, 7, 8, 4
 LENGTHS = jnp.array([7, 4, 1], jnp.int32)
+# The reference cells get the layer's weights copied in; their own init is irrelevant.
+_ZERO_INIT = dict(
+    kernel_init=nnx.initializers.zeros_init(), recurrent_kernel_init=nnx.initializers.zeros_init()
+)
 
 
 def _inputs() -> jax.Array:
@@ -32,7 +36,7 @@ def _run_rnn(rnn, x, lengths):
 
 
 def _lstm_cell_with(layer: LSTMLayer) -> nnx.OptimizedLSTMCell:
-    cell = nnx.OptimizedLSTMCell(D, H, rngs=nnx.Rngs(1))
+    cell = nnx.OptimizedLSTMCell(D, H, **_ZERO_INIT, rngs=nnx.Rngs(1))
     cell.dense_i.kernel[...] = layer.kernel[...]
     cell.dense_h.kernel[...] = layer.recurrent_kernel[...]
     cell.dense_h.bias[...] = layer.bias[...]
@@ -40,7 +44,7 @@ def _lstm_cell_with(layer: LSTMLayer) -> nnx.OptimizedLSTMCell:
 
 
 def _simple_cell_with(layer: SimpleRNNLayer) -> nnx.SimpleCell:
-    cell = nnx.SimpleCell(D, H, rngs=nnx.Rngs(1))
+    cell = nnx.SimpleCell(D, H, **_ZERO_INIT, rngs=nnx.Rngs(1))
     cell.dense_i.kernel[...] = layer.kernel[...]
     cell.dense_i.bias[...] = layer.bias[...]
     cell.dense_h.kernel[...] = layer.recurrent_kernel[...]

@@ -1,0 +1,162 @@
+"""Pieces of the training library: the L2 penalty, the steps, augmentation off, bad losses."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from serjax import augment, config_lib, data, train
+from serjax.features import FeatureSpec
+
+
+def _config(**model):
+    config = config_lib.base_config()
+    config.data.sample_rate = 8000
+    config.features.n_fft = 256
+    config.features.win_length = 200
+    config.features.hop_length = 80
+    config.features.n_mels = 16
+    config.model.name = "lstm"
+    config.model.hidden_sizes = (8,)
+    config.model.dropout = 0.0
+    config.model.input_dropout = 0.0
+    for key, value in model.items():
+        config.model[key] = value
+    return config
+
+
+def _batch(seed=0, batch=4, samples=4000):
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / 8000
+    labels = np.arange(batch) % 2
+    waves = np.stack([np.sin(2 * np.pi * (200 + 600 * y) * t) for y in labels]).astype(np.float32)
+    waves += 0.01 * rng.standard_normal(waves.shape).astype(np.float32)
+    return {
+        "waveforms": jnp.asarray(waves),
+        "lengths": jnp.asarray([samples, samples - 800, samples - 1600, samples], jnp.int32),
+        "labels": jnp.asarray(labels, jnp.int32),
+        "mask": jnp.asarray([True, True, True, False]),
+    }
+
+
+def test_l2_penalty_sums_squares_of_the_selected_parameters_only():
+    model = train.create_model(_config(), FeatureSpec.from_config(_config()), 2, seed=0)
+    params = nnx.state(model, nnx.Param)
+    head = sum(
+        float(jnp.sum(v.get_value() ** 2))
+        for path, v in nnx.to_flat_state(params)
+        if "head" in [str(p) for p in path]
+    )
+    everything = sum(float(jnp.sum(v.get_value() ** 2)) for _, v in nnx.to_flat_state(params))
+    assert 0 < head < everything
+    np.testing.assert_allclose(float(train.l2_penalty(params, "head")), head, rtol=1e-6)
+    np.testing.assert_allclose(float(train.l2_penalty(params, "")), everything, rtol=1e-6)
+
+
+@pytest.mark.parametrize("windowed", [False, True])
+def test_train_steps_lower_the_loss(windowed):
+    config = _config()
+    config.features.windows = windowed
+    config.features.window_frames = 10
+    config.features.window_shift = 5
+    config.optim.learning_rate = 0.02
+    spec = FeatureSpec.from_config(config)
+    model, optimizer = train.build_model_and_optimizer(config, 2)
+    model.train()
+    graphdef, state = nnx.split((model, optimizer))
+    step = train.StepConfig(spec=spec, num_classes=2, l2=1e-4)
+    run = jax.jit(functools.partial(train.train_step, graphdef, step=step))
+    batch = _batch()
+    losses = []
+    for _ in range(20):
+        state, loss = run(state, batch, jnp.ones(2))
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_with_augmentation_off_training_sees_the_evaluation_features():
+    config = _config()
+    spec = FeatureSpec.from_config(config)
+    model, _ = train.build_model_and_optimizer(config, 2)
+    model.eval()
+    batch = _batch()
+    off = augment.AugmentConfig.from_config(config.augment)
+    step = train.StepConfig(spec=spec, num_classes=2, augment=off)
+    args = (model, batch["waveforms"], batch["lengths"], batch["mask"])
+    evaluated, _, _ = train._forward(*args, step)
+    trained, _, pairing = train._forward(*args, step, key=jax.random.key(3))
+    assert pairing is None
+    np.testing.assert_array_equal(np.asarray(trained), np.asarray(evaluated))
+    # And switched on, the same key changes what the model sees.
+    noisy = dataclasses.replace(off, noise_prob=1.0)
+    on = dataclasses.replace(step, augment=noisy)
+    augmented, _, _ = train._forward(*args, on, key=jax.random.key(3))
+    assert not np.allclose(np.asarray(augmented), np.asarray(evaluated))
+
+
+def test_eval_step_averages_window_probabilities_per_utterance():
+    config = _config()
+    config.features.windows = True
+    config.features.window_frames = 10
+    config.features.window_shift = 5
+    spec = FeatureSpec.from_config(config)
+    model, optimizer = train.build_model_and_optimizer(config, 2)
+    model.eval()
+    graphdef, state = nnx.split((model, optimizer))
+    step = train.StepConfig(spec=spec, num_classes=2)
+    batch = _batch()
+    probs, losses = train.eval_step(graphdef, state, batch, step)
+    logits, weight, _ = train._forward(
+        model, batch["waveforms"], batch["lengths"], batch["mask"], step
+    )
+    window_probs = np.asarray(jax.nn.softmax(logits, -1))
+    w = np.asarray(weight)
+    for b in range(3):  # real rows
+        expected = window_probs[b][w[b] > 0].mean(0)
+        np.testing.assert_allclose(np.asarray(probs[b]), expected, rtol=1e-5)
+        label = int(batch["labels"][b])
+        np.testing.assert_allclose(float(losses[b]), -np.log(expected[label]), rtol=1e-5)
+
+
+def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
+    config = _config()
+    config.train.epochs = 3
+    config.train.batch_size = 2
+    config.train.eval_batch_size = 2
+    rng = np.random.default_rng(0)
+    waves = tuple(rng.standard_normal(3000).astype(np.float32) * 0.1 for _ in range(4))
+    utts = tuple(
+        data.Utterance(path=tmp_path / f"{i}.wav", corpus="test", speaker=f"s{i}", label="anger")
+        for i in range(4)
+    )
+    part = train.SplitData(utts, waves, np.array([0, 1, 0, 1], np.int32))
+    parts = {"train": part, "val": part, "test": part}
+
+    class Writer:
+        def scalars(self, *args):
+            pass
+
+        def confusion_matrix(self, *args):
+            pass
+
+    trainer = train.FoldTrainer(
+        config, tmp_path, ("anger", "sadness"), parts, train.Runtime(), Writer()
+    )
+    real_step = trainer._train
+    calls = []
+
+    def poisoned(state, batch, weights):
+        calls.append(1)
+        state, loss = real_step(state, batch, weights)
+        return state, loss if len(calls) < 3 else loss * jnp.nan
+
+    trainer._train = poisoned
+    with pytest.raises(train.NonFiniteLossError, match="at step 3"):
+        trainer.train()
+    # Epoch 1 (steps 1-2) was saved before the bad step; it is still there to resume from.
+    assert trainer.checkpoints.latest_step() == 2
+    trainer.close()
