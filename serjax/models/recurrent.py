@@ -1,13 +1,13 @@
 """Recurrent layers over padded batches, and the recurrent stack classifiers (S1, S2, S3).
 
 The layers are written directly on ``jax.lax.scan`` rather than through ``nnx.RNN`` for two
-reasons: the input projection of all time steps is one large matmul outside the loop (the
-loop then only carries the ``h @ W_h`` product, which is what makes recurrent layers fast on
-CPU), and the carry is frozen past each sequence's length, so the final carry *is* the last
-valid output. Parameters follow Keras exactly (one bias per gate, gate order i, f, g, o,
-Glorot-uniform input kernel, orthogonal recurrent kernel, forget-gate bias 1), so the
-parameter counts of the reference systems are reproduced; the same weights loaded into
-``nnx.OptimizedLSTMCell`` give the same outputs.
+reasons: the input projection of all time steps is one large matmul outside the loop, which
+leaves only the ``h @ U`` product inside the sequential part, and the carry is frozen past
+each sequence's length, so the final carry *is* the last valid output. Parameters follow
+Keras exactly (one bias per gate, gate order i, f, g, o, Glorot-uniform input kernel,
+orthogonal recurrent kernel, forget-gate bias 1), so the parameter counts of the reference
+systems are reproduced; the same weights loaded into ``nnx.OptimizedLSTMCell`` give the
+same outputs.
 """
 
 from __future__ import annotations
