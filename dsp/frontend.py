@@ -117,6 +117,21 @@ class FeatureConfig:
         base = self.n_mels if self.kind == "mspec" else self.n_mfcc
         return base * (self.deltas + 1)
 
+    def filterbank(self, *, n_fft: int | None = None) -> np.ndarray:
+        """The config's mel filterbank ``[n_freq, n_mels]`` (cached NumPy constant).
+
+        ``n_fft`` overrides the config's FFT size, e.g. for a finer grid to warp (VTLP).
+        """
+        return mel_filterbank(
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft if n_fft is None else n_fft,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            htk=self.htk,
+            norm=self.mel_norm,
+        )
+
     def max_frames(self, num_samples: int) -> int:
         """Frames (valid or padded) of waveforms padded to ``num_samples``, as a Python int.
 
@@ -213,15 +228,7 @@ def features_from_power(
         )
     n_frames = _checks.int_array("n_frames", n_frames, shape=power.shape[:-2])
     if mel_basis is None:
-        mel_basis = mel_filterbank(
-            sample_rate=config.sample_rate,
-            n_fft=config.n_fft,
-            n_mels=config.n_mels,
-            fmin=config.fmin,
-            fmax=config.fmax,
-            htk=config.htk,
-            norm=config.mel_norm,
-        )
+        mel_basis = config.filterbank()
     elif np.shape(mel_basis)[-1:] != (config.n_mels,):
         raise ValueError(
             f"mel_basis must have shape [..., n_freq, n_mels={config.n_mels}], "

@@ -474,15 +474,7 @@ def vtlp_warp(freqs, alpha, *, nyquist: float, boundary: float = VTLP_BOUNDARY):
 
 @functools.lru_cache(maxsize=32)
 def _fine_filterbank(config: dsp.FeatureConfig) -> np.ndarray:
-    return dsp.mel_filterbank(
-        sample_rate=config.sample_rate,
-        n_fft=config.n_fft * _VTLP_OVERSAMPLE,
-        n_mels=config.n_mels,
-        fmin=config.fmin,
-        fmax=config.fmax,
-        htk=config.htk,
-        norm=config.mel_norm,
-    )
+    return config.filterbank(n_fft=config.n_fft * _VTLP_OVERSAMPLE)
 
 
 def vtlp_filterbank(config: dsp.FeatureConfig, alpha: jax.Array) -> jax.Array:
@@ -671,16 +663,7 @@ def augment_power(
     basis = None
     if aug.vtlp_prob > 0:
         picked, alpha = _draw(keys["vtlp"], aug.vtlp_prob, aug.vtlp_alpha, batch)
-        plain = dsp.mel_filterbank(
-            sample_rate=config.sample_rate,
-            n_fft=config.n_fft,
-            n_mels=config.n_mels,
-            fmin=config.fmin,
-            fmax=config.fmax,
-            htk=config.htk,
-            norm=config.mel_norm,
-        )
-        plain = jnp.asarray(plain, jnp.float32)
+        plain = jnp.asarray(config.filterbank(), jnp.float32)
         basis = jnp.where(picked[:, None, None], vtlp_filterbank(config, alpha), plain)
     return power, n_frames, basis
 
