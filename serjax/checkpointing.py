@@ -147,12 +147,14 @@ def _jsonable_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
         raise TypeError(f"checkpoint meta is not JSON-serialisable: {e}") from e
 
 
-def _manager(path: Path, max_to_keep: int) -> ocp.CheckpointManager:
+def _manager(path: Path, max_to_keep: int, read_only: bool) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep,
-        create=True,
-        # Removes folders left by a save that was interrupted, so they never pile up.
-        cleanup_tmp_directories=True,
+        create=not read_only,
+        # Removes folders left by a save that was interrupted, so they never pile up; a reader
+        # must not, since the "interrupted" save may be one a running training is writing.
+        cleanup_tmp_directories=not read_only,
+        read_only=read_only,
     )
     return ocp.CheckpointManager(
         path,
@@ -172,19 +174,29 @@ class Checkpointer:
       keep_latest: how many ``latest`` checkpoints to keep (the newest ones).
       keep_best: how many ``best`` checkpoints to keep (the newest saved, i.e. the best ones
         when ``save_best`` is only called on improvement).
+      read_only: only read: nothing is created, tidied or saved (inference on a workdir that
+        may still be training, or that the user cannot write).
     """
 
-    def __init__(self, directory: str | Path, *, keep_latest: int = 2, keep_best: int = 1) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        *,
+        keep_latest: int = 2,
+        keep_best: int = 1,
+        read_only: bool = False,
+    ) -> None:
         if keep_latest < 1 or keep_best < 1:
             raise ValueError(
                 f"keep_latest and keep_best must be >= 1, got {keep_latest}, {keep_best}"
             )
         # orbax needs absolute paths; resolving also makes error messages unambiguous.
         self.directory = Path(directory).expanduser().resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.directory.mkdir(parents=True, exist_ok=True)
         self._managers = {
-            "latest": _manager(self.directory / "latest", keep_latest),
-            "best": _manager(self.directory / "best", keep_best),
+            "latest": _manager(self.directory / "latest", keep_latest, read_only),
+            "best": _manager(self.directory / "best", keep_best, read_only),
         }
         self._closed = False
 

@@ -35,10 +35,8 @@ import itertools
 import json
 import math
 import os
-import shutil
 import stat
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -222,27 +220,6 @@ def _choose_checkpoint(checkpoints: Path, checkpoint: str | int) -> tuple[str, i
             return which, step
     listing = sorted(set(saved["best"]) | set(saved["latest"]))
     raise PredictorError(f"no checkpoint for step {step} in {checkpoints}; saved steps: {listing}")
-
-
-@contextlib.contextmanager
-def _private_copy(checkpoints: Path, which: str, step: int) -> Iterator[Path]:
-    """A throw-away copy of one checkpoint, holding just that step.
-
-    Opening a checkpoint folder for reading also tidies it (unfinished saves are removed), which
-    would break a training run still saving into the same workdir; a private copy leaves the
-    workdir untouched, and read-only workdirs work too.
-    """
-    with tempfile.TemporaryDirectory(prefix="serjax-predict-") as tmp:
-        target = Path(tmp) / _STEP_DIR / which / str(step)
-        try:
-            shutil.copytree(checkpoints / which / str(step), target)
-        except OSError as e:
-            raise PredictorError(
-                f"cannot read checkpoint {checkpoints / which / str(step)}: {e} (was it removed "
-                "by a "
-                "training run still going on? try again)"
-            ) from e
-        yield target.parents[1]
 
 
 def _config_from_meta(meta: dict[str, Any], where: Path) -> tuple[ml_collections.ConfigDict, tuple]:
@@ -524,7 +501,7 @@ class Predictor:
             )
         which, step = _choose_checkpoint(checkpoints, checkpoint)
         where = checkpoints / which / str(step)
-        with _private_copy(checkpoints, which, step) as copy, Checkpointer(copy) as store:
+        with Checkpointer(checkpoints, read_only=True) as store:
             try:
                 meta = store.read_meta(which, step)
             except CheckpointError as e:

@@ -125,6 +125,37 @@ def test_four_devices_match_one(smoke_run, tmp_path):
     np.testing.assert_allclose(
         got["predictions"]["probabilities"], expected["predictions"]["probabilities"], atol=1e-4
     )
+    one, four = _latest_parameters(reference), _latest_parameters(workdir)
+    assert one.keys() == four.keys()
+    for path in one:
+        np.testing.assert_allclose(four[path], one[path], rtol=1e-4, atol=1e-5, err_msg=path)
+
+
+def _latest_parameters(workdir: Path) -> dict:
+    """The model parameters of a run's latest checkpoint, by path."""
+    from flax import nnx
+
+    from serjax import config_lib, train
+    from serjax.checkpointing import Checkpointer
+
+    config = config_lib.load_config_file(SMOKE)
+    results = json.loads((workdir / "results.json").read_text())
+    model, optimizer = train.build_model_and_optimizer(config, len(results["class_names"]))
+    params = train.abstract_pure_state(nnx.state(model, nnx.Param))
+    abstract = train.abstract_pure_state(nnx.state((model, optimizer)))
+    with Checkpointer(workdir / "checkpoints") as checkpoints:
+        stored, _ = checkpoints.restore("latest", abstract)
+    flat = {}
+
+    def visit(prefix, node, shape_node):
+        for key, value in shape_node.items():
+            if isinstance(value, dict):
+                visit(f"{prefix}/{key}", node[key], value)
+            else:
+                flat[f"{prefix}/{key}"] = np.asarray(node[key])
+
+    visit("", stored[0], params)
+    return flat
 
 
 def test_unknown_config_field_is_an_error_listing_valid_names(tmp_path):
