@@ -14,7 +14,8 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from serjax import train
+from serjax import data, train
+from serjax.checkpointing import CheckpointError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Run configuration file.", lock_config=True
@@ -48,7 +49,13 @@ def main(argv: list[str]) -> int:
     logging.get_absl_handler().addFilter(_quiet_libraries)
     try:
         train.train_and_evaluate(config, _WORKDIR.value)
-    except (ValueError, FileNotFoundError, train.NonFiniteLossError) as error:
+    except (
+        ValueError,
+        FileNotFoundError,
+        data.DownloadError,
+        CheckpointError,
+        train.NonFiniteLossError,
+    ) as error:
         logging.error("%s", error)
         print(f"error: {error}", file=sys.stderr)
         return 1

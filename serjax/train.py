@@ -65,7 +65,7 @@ def load_utterances(config: ml_collections.ConfigDict, workdir: Path) -> list[da
         data.ensure_corpus(corpus, root, download=config.download)
         utts += data.load_corpus(corpus, root)
     if config.data.gender:
-        utts = [u for u in utts if u.gender == config.data.gender]
+        utts = data.filter_speakers(utts, gender=config.data.gender)
     mapping = dict(config.data.label_mapping) or None
     return data.select_labels(utts, tuple(config.data.classes) or None, mapping)
 
