@@ -384,11 +384,9 @@ class FoldTrainer:
             augment=augment.AugmentConfig.from_config(config.augment),
             seed=config.seed,
         )
-        train_lengths = [len(w) for w in parts["train"].waveforms]
         all_lengths = [len(w) for part in parts.values() for w in part.waveforms]
         self.buckets = data.default_buckets(all_lengths, n_buckets=config.data.num_buckets)
-        bs = config.train.batch_size
-        self.steps_per_epoch = max(1, math.ceil(len(train_lengths) / bs))
+        self.steps_per_epoch = data.num_batches(len(parts["train"]), config.train.batch_size)
         for field in ("batch_size", "eval_batch_size"):
             if config.train[field] % runtime.num_devices:
                 raise ValueError(
