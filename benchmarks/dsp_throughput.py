@@ -20,6 +20,10 @@ dsp runs on each padded batch in two forms, each jitted and compiled once per ba
          each stage's working set in cache and reuses small temporaries (the whole batch's are
          tens of MiB, freshly mapped and page-faulted on every call); on an accelerator the
          whole batch at once is the right form.
+  chunked/cores: the chunked form under ``jax.shard_map``, each batch split over one CPU
+         device per core (``jax_num_cpu_devices``, set before JAX starts). XLA runs one
+         device's program largely on one thread, so this is how a CPU's cores all work at once;
+         it is the same data-parallel layout the training step uses over its device mesh.
 
 Throughput is audio seconds (valid samples only, padding excluded) per wall-clock second, the
 best pass of all. Each contender runs a warm-up pass then ``--repeats`` passes back to back (its
@@ -35,13 +39,14 @@ the whole process's peak resident set (``resource.getrusage(...).ru_maxrss``), w
 both sides and the JAX runtime.
 
     python benchmarks/dsp_throughput.py [--quick] [--repeats N] [--seed S]
-        [--librosa-blas-threads N]
+        [--librosa-blas-threads N] [--cpu-devices N]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import resource
 import sys
@@ -53,6 +58,8 @@ import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 from threadpoolctl import threadpool_limits
 
 import dsp
@@ -120,8 +127,22 @@ def chunked_program(x, lengths, config):
     return dsp.features_chunked(x, lengths, config, chunk_frames=CHUNK_FRAMES)
 
 
+def over_cores(program: Callable, mesh: jax.sharding.Mesh) -> Callable:
+    """``program`` on each device's share of the batch, all devices at once."""
+
+    def sharded(x, lengths, config):
+        local = lambda x, lengths: program(x, lengths, config)
+        spec = (P("batch"), P("batch"))
+        return jax.shard_map(local, mesh=mesh, in_specs=spec, out_specs=spec)(x, lengths)
+
+    return sharded
+
+
 def compile_all(program: Callable, batches) -> tuple[dict, float, int]:
-    """Compiled executables per shape, total compile seconds, XLA bytes of the largest."""
+    """Compiled executables per shape, total compile seconds, XLA bytes of the largest.
+
+    ``batches`` are device arrays, so each executable is compiled for their placement.
+    """
     jitted = jax.jit(program, static_argnums=2)
     compiled, seconds = {}, 0.0
     for x, lengths in batches:
@@ -164,16 +185,34 @@ def run_case(
     batches = make_batches(clips, bucket)
     audio_seconds = sum(len(c) for c in clips) / SAMPLE_RATE
     padded_seconds = sum(x.size for x, _ in batches) / SAMPLE_RATE
-    device_batches = [(jnp.asarray(x), jnp.asarray(n)) for x, n in batches]
+    one_device = [(jnp.asarray(x), jnp.asarray(n)) for x, n in batches]
+    # Every batch splits evenly: as many devices as divide all batch sizes.
+    n_devices = math.gcd(jax.device_count(), *(len(n) for _, n in batches))
+    mesh = jax.make_mesh((n_devices,), ("batch",), devices=jax.devices()[:n_devices])
+    split = NamedSharding(mesh, P("batch"))
+    all_devices = [(jax.device_put(x, split), jax.device_put(n, split)) for x, n in batches]
 
-    programs = {"batch": batch_program, "chunked": chunked_program}
+    programs = {
+        "batch": (batch_program, one_device),
+        "chunked": (chunked_program, one_device),
+        "chunked/cores": (over_cores(chunked_program, mesh), all_devices),
+    }
     compiled, compile_s, xla_bytes, runs = {}, {}, {}, {}
-    for label, program in programs.items():
-        compiled[label], compile_s[label], xla_bytes[label] = compile_all(program, batches)
-        executables = compiled[label]
-        runs[label] = lambda ex=executables: jax.block_until_ready(
-            [ex[x.shape](x, n) for x, n in device_batches]
+    for label, (program, device_batches) in programs.items():
+        compiled[label], compile_s[label], xla_bytes[label] = compile_all(program, device_batches)
+        runs[label] = lambda ex=compiled[label], data=device_batches: jax.block_until_ready(
+            [ex[x.shape](x, n) for x, n in data]
         )
+
+    reference = [compiled["batch"][x.shape](x, n)[0] for x, n in one_device]
+    disagreement = {
+        label: max(
+            float(jnp.max(jnp.abs(jnp.asarray(compiled[label][x.shape](x, n)[0]) - ref)))
+            for (x, n), ref in zip(data, reference, strict=True)
+        )
+        for label, (_, data) in programs.items()
+        if label != "batch"
+    }
 
     def librosa_pass():
         with threadpool_limits(limits=blas_threads, user_api="blas"):
@@ -199,22 +238,25 @@ def run_case(
     print(f"  padding: {padded_seconds / audio_seconds - 1:.1%} extra samples computed")
     chunks = [max(1, CHUNK_FRAMES // CONFIG.max_frames(shape[-1])) for shape in shapes]
     print(f"  chunked: examples per lax.map step, per shape: {chunks}")
+    print(f"  chunked/cores: each batch split over {n_devices} CPU device(s)")
     lib_rate = audio_seconds / best["librosa"][0]
     for label, (wall, cpu) in best.items():
         rate = audio_seconds / wall
         ratio = "" if label == "librosa" else f"  {rate / lib_rate:5.1f}x librosa"
         print(
-            f"  {label:8s} {rate:8.0f} audio-s/s  (wall {wall * 1e3:7.1f} ms, "
+            f"  {label:13s} {rate:8.0f} audio-s/s  (wall {wall * 1e3:7.1f} ms, "
             f"CPU {cpu * 1e3:7.1f} ms){ratio}"
         )
     for label in programs:
         print(
-            f"  {label:8s} compile (lower + compile, all shapes): {compile_s[label]:.2f} s; "
+            f"  {label:13s} compile (lower + compile, all shapes): {compile_s[label]:.2f} s; "
             f"XLA buffers of the largest shape: {xla_bytes[label] / 2**20:.1f} MiB"
         )
     print(f"  librosa  peak Python/NumPy allocations in one pass (tracemalloc): "
           f"{librosa_peak / 2**20:.1f} MiB")  # fmt: skip
     print(f"  max |MFCC dsp - librosa| (top_db 80 both, 4 clips): {max_mfcc_error(batches):.2e}")
+    for label, error in disagreement.items():
+        print(f"  max |{label} - batch| over every feature of every batch: {error:.2e}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -223,7 +265,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=None, help="timed passes (best kept)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--librosa-blas-threads", type=int, default=1)
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        default=os.cpu_count(),
+        help="CPU devices for the chunked/cores form (default: one per core)",
+    )
     args = parser.parse_args(argv)
+    if args.cpu_devices < 1:
+        parser.error(f"--cpu-devices must be >= 1, got {args.cpu_devices}")
+    jax.config.update("jax_num_cpu_devices", args.cpu_devices)  # before JAX's first use
     repeats = args.repeats or (2 if args.quick else 5)
     n_fixed, n_mixed = (16, 64) if args.quick else (64, 512)
 

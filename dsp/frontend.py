@@ -277,6 +277,11 @@ def features_chunked(
     than ``features`` for 64 clips of 3-9 s; on an accelerator, where one large batch is what
     the hardware wants, use ``features``. Results equal ``features``'.
 
+    XLA runs one device's program mostly on one thread. To use every core of a CPU, make one
+    CPU device per core (``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts) and
+    split the batch over them with ``jax.shard_map`` of this function; on 2 cores that measured
+    1.5x one device (``benchmarks/dsp_throughput.py``).
+
     Args:
       x, lengths, config: as ``features``.
       chunk_frames: target frames per chunk; a chunk holds at least one example.

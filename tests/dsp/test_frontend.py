@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -238,3 +240,40 @@ def test_features_chunked_equals_features(fast_jit, tones_and_noise, assert_clos
     assert chunked.shape == expected.shape == (1, 5, 11, 40)
     assert_close(chunked, expected, rtol=1e-5)
     np.testing.assert_array_equal(chunked_frames, expected_frames)
+
+
+# Run in a fresh interpreter: the CPU device count is fixed when JAX's backend starts.
+_SPLIT_OVER_DEVICES = """
+import jax, numpy as np
+jax.config.update("jax_num_cpu_devices", 2)
+import dsp
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+config = dsp.FeatureConfig(kind="mfcc", deltas=2, delta_width=1, cmvn="meanvar")
+rng = np.random.default_rng(0)
+x = rng.standard_normal((4, 4000)).astype(np.float32)
+lengths = np.array([4000, 1700, 3100, 401], dtype=np.int32)
+mesh = jax.make_mesh((2,), ("batch",))
+spec = (P("batch"), P("batch"))
+
+def chunked(x, lengths):
+    return dsp.features_chunked(x, lengths, config, chunk_frames=30)
+
+split = jax.jit(jax.shard_map(chunked, mesh=mesh, in_specs=spec, out_specs=spec))
+on_devices = [jax.device_put(a, NamedSharding(mesh, P("batch"))) for a in (x, lengths)]
+feats, n_frames = split(*on_devices)
+expected, expected_frames = jax.jit(dsp.features, static_argnums=2)(x, lengths, config)
+assert len(feats.sharding.device_set) == 2, feats.sharding
+np.testing.assert_array_equal(n_frames, expected_frames)
+np.testing.assert_allclose(feats, expected, rtol=1e-5, atol=1e-5)
+print("ok", feats.shape)
+"""
+
+
+def test_features_split_over_cpu_devices_equal_one_device():
+    # The throughput benchmark's multi-core form: each CPU device runs its share of the batch.
+    result = subprocess.run(
+        [sys.executable, "-c", _SPLIT_OVER_DEVICES], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "ok (4, 26, 39)"
