@@ -12,7 +12,7 @@ librosa runs one clip at a time (melspectrogram -> power_to_db -> mfcc -> delta 
 ``--librosa-blas-threads`` threads (default 1): its matrices are small, and on a shared machine
 a multi-threaded OpenBLAS spins and made librosa about 4x slower in wall time here.
 
-dsp runs on each padded batch in two forms, each jitted and compiled once per batch shape:
+dsp runs on each padded batch in three forms, each jitted and compiled once per batch shape:
 
   batch: ``dsp.features`` on the whole [64, T] batch at once;
   chunked: ``dsp.features_chunked``, the same front end through ``jax.lax.map`` over chunks
