@@ -9,33 +9,67 @@ see zeros past it, pooling, batch statistics and summaries use valid steps only.
 ``"dropout"`` stream of the ``nnx.Rngs`` given at construction. The classifier layers of
 every model live under the attribute ``head`` (``head.hidden[i]``, ``head.out``).
 
-==================  ========================  ===========================================
-name                reproduces                architecture (defaults)
-==================  ========================  ===========================================
-``rnn``             S1, vanilla-cell variant  tanh RNN 128 -> 128, dropout 0.2 on the input
-                                              and between layers, last output -> Dense K
-``lstm``            S1 (also S2, S3 by        LSTM 128 -> 128, same dropouts, last output
-                    overrides, see below)     -> Dense K
-``bilstm``          S1, bidirectional         BiLSTM 64 -> 64 per direction, same dropouts,
-                    variant                   [forward last, backward last] -> Dense K
-``cnn_lstm_2d``     S4 (Zhao et al. 2D        4 x [conv 3x3 SAME -> BN -> ELU -> max pool],
-                    CNN-LSTM)                 filters 64, 64, 128, 128, pools 2x2, 4x4, 4x4,
-                                              4x4; LSTM 256 -> last -> Dense K
-``cnn_lstm_2d_td``  S4 time-distributed       5-frame chunks, per chunk 4 x [conv VALID ->
-                    2D CNN-BiLSTM             BN -> ELU -> max pool], 128 filters, kernels
-                                              2x2, 2x2, 1x2, 1x2, pools 2x2, 1x2, 1x2, 1x2
-                                              (time x band); BiLSTM 32 -> last -> Dense K
-``cnn_lstm_1d``     S4 1D CNN-LSTM (raw       4 x [conv 3 SAME -> BN -> ELU -> max pool 4],
-                    waveform)                 filters 64, 64, 128, 128; LSTM 256 -> Dense K
-``crnn``            S5 CRNN                   [conv 32 3x3 -> BN -> ReLU -> dropout 0.3 ->
-                                              max pool 2x2], same with 64; BiLSTM 128 ->
-                                              dropout 0.3 -> BiLSTM 64 -> additive attention
-                                              -> Dense 64 ReLU -> dropout 0.3 -> Dense K
-``cnn``             S3 CNN on MFCC maps       3 x [conv 32 VALID -> avg pool 2x2 ->
-                                              LeakyReLU 0.01 -> dropout 0.5], first kernel
-                                              10 coefficients x 3 frames, then 3x3; the
-                                              160-frame map flattened -> Dense K
-==================  ========================  ===========================================
+The registered models and their defaults. Each ``hparam=value`` below is what
+:func:`hparam_defaults` returns: this list is the registry's own rendering
+(:func:`serjax.models.registry.describe_models`), and a test keeps the two equal. Kernels
+and pools are written (time, feature); ``K`` is ``num_classes``.
+
+``rnn`` (S1, vanilla-cell variant)
+    Stacked tanh RNN layers ``hidden_sizes=(128, 128)``, dropout ``input_dropout=0.2`` on
+    the frames and ``dropout=0.2`` between the layers; utterance summary ``summary='last'``;
+    head ``head_sizes=()`` -> Dense K.
+
+``lstm`` (S1; S2 and S3 by overrides, below)
+    Stacked LSTM layers ``hidden_sizes=(128, 128)``, dropout ``input_dropout=0.2`` on the
+    frames and ``dropout=0.2`` between the layers; utterance summary ``summary='last'``;
+    head ``head_sizes=()`` -> Dense K.
+
+``bilstm`` (S1, bidirectional variant)
+    Stacked BiLSTM layers ``hidden_sizes=(64, 64)`` (units per direction; the last output is
+    [forward last, backward last]), dropout ``input_dropout=0.2`` on the frames and
+    ``dropout=0.2`` between the layers; utterance summary ``summary='last'``; head
+    ``head_sizes=()`` -> Dense K.
+
+``cnn_lstm_2d`` (S4, Zhao et al.'s 2D CNN-LSTM on the log-mel image)
+    2D blocks [conv -> batch norm -> activation -> max pool] with
+    ``filters=(64, 64, 128, 128)``, ``kernel_sizes=((3, 3), (3, 3), (3, 3), (3, 3))``,
+    ``pool_sizes=((2, 2), (4, 4), (4, 4), (4, 4))``, ``padding='SAME'``,
+    ``batch_norm=True``, ``activation='elu'``; LSTM ``hidden_sizes=(256,)``,
+    ``bidirectional=False``, utterance summary ``summary='last'``; head ``head_sizes=()`` ->
+    Dense K.
+
+``cnn_lstm_2d_td`` (S4, time-distributed 2D CNN-BiLSTM)
+    The frames cut into chunks of ``chunk_frames=5``; on each chunk 2D blocks [conv -> batch
+    norm -> activation -> max pool] with ``filters=(128, 128, 128, 128)``,
+    ``kernel_sizes=((2, 2), (2, 2), (1, 2), (1, 2))``,
+    ``pool_sizes=((2, 2), (1, 2), (1, 2), (1, 2))``, ``padding='VALID'``,
+    ``batch_norm=True``, ``activation='elu'``; over the chunks LSTM ``hidden_sizes=(32,)``,
+    ``bidirectional=True``, utterance summary ``summary='last'``; head ``head_sizes=()`` ->
+    Dense K. The defaults are read off the report's printed model summary (372,423
+    parameters, batch statistics included, on 128 mel bands and 7 classes).
+
+``cnn_lstm_1d`` (S4, 1D CNN-LSTM on the raw waveform, ``num_features=1``)
+    1D blocks [conv -> batch norm -> activation -> max pool] with
+    ``filters=(64, 64, 128, 128)``, ``kernel_sizes=(3, 3, 3, 3)``,
+    ``pool_sizes=(4, 4, 4, 4)``, ``padding='SAME'``, ``batch_norm=True``,
+    ``activation='elu'``; LSTM ``hidden_sizes=(256,)``, ``bidirectional=False``, utterance
+    summary ``summary='last'``; head ``head_sizes=()`` -> Dense K.
+
+``crnn`` (S5, CRNN)
+    2D blocks [conv -> batch norm -> activation -> dropout -> max pool] with
+    ``filters=(32, 64)``, ``kernel_sizes=((3, 3), (3, 3))``,
+    ``pool_sizes=((2, 2), (2, 2))``, ``padding='SAME'``, ``batch_norm=True``,
+    ``activation='relu'``, ``conv_dropout=0.3``; LSTM layers ``hidden_sizes=(128, 64)``,
+    ``bidirectional=True``, with ``dropout=0.3`` between them; utterance summary
+    ``summary='attention'`` (``attention_size=128`` units); head ``head_sizes=(64,)`` (ReLU)
+    with ``head_dropout=0.3`` -> Dense K.
+
+``cnn`` (S3, CNN on MFCC maps)
+    2D blocks [conv -> average pool -> activation -> dropout] with ``filters=(32, 32, 32)``,
+    ``kernel_sizes=((3, 10), (3, 3), (3, 3))``, ``pool_sizes=((2, 2), (2, 2), (2, 2))``,
+    ``padding='VALID'``, ``activation='leaky_relu'``, ``batch_norm=False``,
+    ``conv_dropout=0.5``; the map of ``num_frames=160`` frames flattened
+    (``time_summary='flatten'``); head ``head_sizes=()`` -> Dense K.
 
 :func:`hparam_defaults` lists each model's hyper-parameters. The recurrent stacks take
 ``hidden_sizes``, ``input_dropout``, ``dropout`` (between recurrent layers),
@@ -54,13 +88,13 @@ them). The reference systems that are not a default:
 * S4 BiLSTM variants: ``bidirectional=True`` on ``cnn_lstm_1d`` / ``cnn_lstm_2d``;
   the time-distributed LSTM variant: ``cnn_lstm_2d_td`` with ``bidirectional=False``.
 
-Choices the reports leave open, each a hyper-parameter: S3's "10x3" first kernel is read as
-10 coefficients x 3 frames, with VALID convolutions (PyTorch's default) and 3x3 later
-kernels; ``cnn`` flattens a fixed ``num_frames`` map, so inputs longer than that are a
-``ValueError`` (``time_summary="mean"`` accepts any length). S5's pools are 2x2, its
-convolutions SAME with ReLU, its attention ``v . tanh(W h + b)`` with 128 units. S4's
-time-distributed CNN (kernels and pools read off the printed summary) uses ELU like the
-LFLBs.
+Choices the reports leave open, each a hyper-parameter with its default above: S3's "10x3"
+first kernel is read as coefficients x frames, its padding as PyTorch's default and its later
+kernels are not given; ``cnn`` flattens a fixed ``num_frames`` map, so inputs longer than
+that are a ``ValueError`` (``time_summary="mean"`` accepts any length). S5 gives neither
+its pools, nor its padding and activation, nor its attention size; its attention is
+``v . tanh(W h + b)``. S4's time-distributed CNN (kernels and pools read off the printed
+summary) uses the activation of the blocks of ``cnn_lstm_2d``.
 
 Parameters follow Keras (which the reference systems used): one bias per LSTM gate,
 Glorot-uniform kernels, orthogonal recurrent kernels, forget-gate bias 1, batch norm with
@@ -81,6 +115,7 @@ from serjax.models.recurrent import (
     LSTMLayer,
     RecurrentClassifier,
     RecurrentEncoder,
+    RecurrentTail,
     SimpleRNNLayer,
 )
 from serjax.models.registry import MODEL_NAMES, create_model, hparam_defaults
@@ -96,6 +131,7 @@ __all__ = [
     "MLPHead",
     "RecurrentClassifier",
     "RecurrentEncoder",
+    "RecurrentTail",
     "SimpleRNNLayer",
     "TimeDistributedConvRecurrent",
     "create_model",

@@ -233,10 +233,10 @@ class RecurrentEncoder(nnx.Module):
         *,
         cell: str,
         hidden_sizes: Sequence[int],
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        summary: str = "last",
-        attention_size: int = 128,
+        bidirectional: bool,
+        dropout: float,
+        summary: str,
+        attention_size: int,
         rngs: nnx.Rngs,
     ):
         self.summary = summary
@@ -304,11 +304,64 @@ def validate_dropouts(model: str, dropouts: dict[str, float]) -> None:
             raise ValueError(f"{model}: {name} must be in [0, 1), got {rate}")
 
 
-class RecurrentClassifier(nnx.Module):
+class RecurrentTail(nnx.Module):
+    """Base of the models that end in recurrent stack -> summary -> output dropout -> MLP head.
+
+    :class:`RecurrentClassifier`, :class:`~serjax.models.convolutional.ConvRecurrent` and
+    :class:`~serjax.models.convolutional.TimeDistributedConvRecurrent` differ only in what
+    they feed this tail. Its parts are attributes of the model itself (``encoder``,
+    ``output_dropout``, ``head``), not of a nested module, so every family's parameter
+    paths read ``encoder/...`` and ``head/hidden/i/...``, ``head/out/...`` alike.
+    """
+
+    def build_tail(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        cell: str,
+        bidirectional: bool,
+        hidden_sizes: Sequence[int],
+        dropout: float,
+        summary: str,
+        attention_size: int,
+        output_dropout: float,
+        head_sizes: Sequence[int],
+        head_dropout: float,
+        rngs: nnx.Rngs,
+    ) -> None:
+        """Creates the encoder, the output dropout and the head, in that order.
+
+        nnx draws parameter keys in creation order, so a subclass calls this after
+        creating everything that comes before the tail in its forward pass.
+        """
+        self.encoder = RecurrentEncoder(
+            in_features,
+            cell=cell,
+            hidden_sizes=tuple(hidden_sizes),
+            bidirectional=bidirectional,
+            dropout=dropout,
+            summary=summary,
+            attention_size=attention_size,
+            rngs=rngs,
+        )
+        self.output_dropout = nnx.Dropout(output_dropout, rngs=rngs)
+        self.head = MLPHead(
+            self.encoder.out_features, head_sizes, num_classes, dropout=head_dropout, rngs=rngs
+        )
+
+    def classify(self, steps: jax.Array, lengths: jax.Array) -> jax.Array:
+        """``steps: [B, T, D]`` (``D = in_features``), ``lengths: [B]`` -> logits ``[B, K]``."""
+        return self.head(self.output_dropout(self.encoder(steps, lengths)))
+
+
+class RecurrentClassifier(RecurrentTail):
     """Recurrent stack -> summary -> MLP head (S1, S2, S3's LSTM).
 
     input dropout -> layer 1 -> dropout -> layer 2 ... -> summary -> output dropout -> head.
-    ``x: [B, T, num_features]``, ``lengths: [B]`` -> logits ``[B, num_classes]``.
+    ``x: [B, T, num_features]``, ``lengths: [B]`` -> logits ``[B, num_classes]``. The
+    hyper-parameters have no defaults here: the registry
+    (:func:`serjax.models.hparam_defaults`) holds each model's reference values.
     """
 
     def __init__(
@@ -316,16 +369,16 @@ class RecurrentClassifier(nnx.Module):
         num_features: int,
         num_classes: int,
         *,
-        cell: str = "lstm",
-        bidirectional: bool = False,
-        hidden_sizes: Sequence[int] = (128, 128),
-        input_dropout: float = 0.0,
-        dropout: float = 0.0,
-        summary: str = "last",
-        attention_size: int = 128,
-        output_dropout: float = 0.0,
-        head_sizes: Sequence[int] = (),
-        head_dropout: float = 0.0,
+        cell: str,
+        bidirectional: bool,
+        hidden_sizes: Sequence[int],
+        input_dropout: float,
+        dropout: float,
+        summary: str,
+        attention_size: int,
+        output_dropout: float,
+        head_sizes: Sequence[int],
+        head_dropout: float,
         name: str = "recurrent",
         rngs: nnx.Rngs,
     ):
@@ -352,24 +405,23 @@ class RecurrentClassifier(nnx.Module):
         self.model_name = name
         self.num_features = num_features
         self.input_dropout = nnx.Dropout(input_dropout, rngs=rngs)
-        self.encoder = RecurrentEncoder(
+        self.build_tail(
             num_features,
+            num_classes,
             cell=cell,
-            hidden_sizes=tuple(hidden_sizes),
             bidirectional=bidirectional,
+            hidden_sizes=hidden_sizes,
             dropout=dropout,
             summary=summary,
             attention_size=attention_size,
+            output_dropout=output_dropout,
+            head_sizes=head_sizes,
+            head_dropout=head_dropout,
             rngs=rngs,
-        )
-        self.output_dropout = nnx.Dropout(output_dropout, rngs=rngs)
-        self.head = MLPHead(
-            self.encoder.out_features, head_sizes, num_classes, dropout=head_dropout, rngs=rngs
         )
 
     def __call__(self, x: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
         """``x: [B, T, D]`` features, ``lengths: [B]`` valid frames -> logits ``[B, K]``."""
         check_input(x, self.num_features, self.model_name)
         lengths = normalize_lengths(lengths, x.shape[0], x.shape[1])
-        h = self.encoder(self.input_dropout(x), lengths)
-        return self.head(self.output_dropout(h))
+        return self.classify(self.input_dropout(x), lengths)

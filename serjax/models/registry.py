@@ -1,14 +1,21 @@
-"""Registry: one constructor per model name, its keyword defaults = the reference system's values.
+"""Registry: one :class:`ModelSpec` row per model name, the single home of its defaults.
 
-Every constructor takes ``num_features``, ``num_classes`` and ``rngs`` plus its own
-hyper-parameters; :func:`create_model` checks the name and the hyper-parameter names before
-building anything, so a typo in a config fails with the list of valid choices.
+A row names the model class, the class arguments that make the name what it is (``fixed``:
+the cell, the convolution dimensions, the pool kind) and every other argument with its
+reference value (``defaults``, the hyper-parameters a config may override). The model
+classes themselves have no hyper-parameter defaults. :func:`create_model` checks the name
+and the hyper-parameter names before building anything, so a typo in a config fails with
+the list of valid choices. The model list in :mod:`serjax.models`' docstring is
+:func:`describe_models`' rendering of these rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from flax import nnx
@@ -20,351 +27,220 @@ from serjax.models.convolutional import (
 )
 from serjax.models.recurrent import RecurrentClassifier
 
-Sizes = Sequence[int]
-Pairs = Sequence[int | Sequence[int]]
+# Keyword arguments of every model class that are not hyper-parameters.
+_BUILD_ARGUMENTS = ("name", "rngs")
 
 
-def rnn(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    hidden_sizes: Sizes = (128, 128),
-    input_dropout: float = 0.2,
-    dropout: float = 0.2,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> RecurrentClassifier:
-    """Vanilla tanh RNN stack (S1's "vanilla cells": 2 x 128, dropout 0.2, dense on last)."""
-    return RecurrentClassifier(
-        num_features,
-        num_classes,
-        cell="rnn",
-        hidden_sizes=hidden_sizes,
-        input_dropout=input_dropout,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="rnn",
-        rngs=rngs,
-    )
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One registered model.
 
+    Attributes:
+      cls: the model class, called as
+        ``cls(num_features, num_classes, **fixed, **hparams, name=..., rngs=...)``.
+      fixed: the keyword arguments of ``cls`` that define this name; not overridable.
+      defaults: every other keyword argument of ``cls`` with its reference value, in the
+        order of ``cls``'s signature (read-only).
+      reproduces: the reference system (and variant) the defaults come from.
+      doc: the architecture in a sentence or two, where a field ``{hparam}`` stands for the
+        hyper-parameter and its default (see :meth:`describe`).
 
-def lstm(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    hidden_sizes: Sizes = (128, 128),
-    input_dropout: float = 0.2,
-    dropout: float = 0.2,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> RecurrentClassifier:
-    """LSTM stack (S1: 2 x 128, dropout 0.2 on the input and between layers, dense on last)."""
-    return RecurrentClassifier(
-        num_features,
-        num_classes,
-        cell="lstm",
-        hidden_sizes=hidden_sizes,
-        input_dropout=input_dropout,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="lstm",
-        rngs=rngs,
-    )
-
-
-def bilstm(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    hidden_sizes: Sizes = (64, 64),
-    input_dropout: float = 0.2,
-    dropout: float = 0.2,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> RecurrentClassifier:
-    """Bidirectional LSTM stack, sizes per direction (S1: 2 x 64)."""
-    return RecurrentClassifier(
-        num_features,
-        num_classes,
-        cell="lstm",
-        bidirectional=True,
-        hidden_sizes=hidden_sizes,
-        input_dropout=input_dropout,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="bilstm",
-        rngs=rngs,
-    )
-
-
-def cnn_lstm_2d(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    filters: Sizes = (64, 64, 128, 128),
-    kernel_sizes: Pairs = ((3, 3), (3, 3), (3, 3), (3, 3)),
-    pool_sizes: Pairs = ((2, 2), (4, 4), (4, 4), (4, 4)),
-    padding: str = "SAME",
-    activation: str = "elu",
-    batch_norm: bool = True,
-    conv_dropout: float = 0.0,
-    bidirectional: bool = False,
-    hidden_sizes: Sizes = (256,),
-    dropout: float = 0.0,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> ConvRecurrent:
-    """S4's 2D CNN-LSTM after Zhao et al.: four LFLBs on the log-mel image, LSTM 256, dense."""
-    return ConvRecurrent(
-        num_features,
-        num_classes,
-        conv_dims=2,
-        filters=filters,
-        kernel_sizes=kernel_sizes,
-        pool_sizes=pool_sizes,
-        padding=padding,
-        activation=activation,
-        batch_norm=batch_norm,
-        conv_dropout=conv_dropout,
-        bidirectional=bidirectional,
-        hidden_sizes=hidden_sizes,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="cnn_lstm_2d",
-        rngs=rngs,
-    )
-
-
-def cnn_lstm_2d_td(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    chunk_frames: int = 5,
-    filters: Sizes = (128, 128, 128, 128),
-    kernel_sizes: Pairs = ((2, 2), (2, 2), (1, 2), (1, 2)),
-    pool_sizes: Pairs = ((2, 2), (1, 2), (1, 2), (1, 2)),
-    padding: str = "VALID",
-    activation: str = "elu",
-    batch_norm: bool = True,
-    conv_dropout: float = 0.0,
-    bidirectional: bool = True,
-    hidden_sizes: Sizes = (32,),
-    dropout: float = 0.0,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> TimeDistributedConvRecurrent:
-    """S4's time-distributed 2D CNN-BiLSTM: a CNN per 5-frame chunk, BiLSTM 32 per direction.
-
-    The defaults are read off the report's printed model summary (372,423 parameters on 128
-    mel bands and 7 classes); ``bidirectional=False`` gives its LSTM variant.
+    Raises:
+      ValueError: at construction, when ``fixed`` and ``defaults`` overlap or do not cover
+        the keyword arguments of ``cls`` exactly (so a class and its row cannot drift apart).
     """
-    return TimeDistributedConvRecurrent(
-        num_features,
-        num_classes,
-        chunk_frames=chunk_frames,
-        filters=filters,
-        kernel_sizes=kernel_sizes,
-        pool_sizes=pool_sizes,
-        padding=padding,
-        activation=activation,
-        batch_norm=batch_norm,
-        conv_dropout=conv_dropout,
-        bidirectional=bidirectional,
-        hidden_sizes=hidden_sizes,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="cnn_lstm_2d_td",
-        rngs=rngs,
-    )
+
+    cls: type[nnx.Module]
+    fixed: Mapping[str, Any]
+    defaults: Mapping[str, Any]
+    reproduces: str
+    doc: str
+
+    def __post_init__(self) -> None:
+        keywords = [
+            p.name
+            for p in inspect.signature(self.cls.__init__).parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _BUILD_ARGUMENTS
+        ]
+        given = [*self.fixed, *self.defaults]
+        if sorted(given) != sorted(keywords):
+            raise ValueError(
+                f"{self.cls.__name__} takes the keyword arguments {', '.join(keywords)}; "
+                f"fixed and defaults must give each exactly once, got {', '.join(given)}"
+            )
+        ordered = {k: self.defaults[k] for k in keywords if k in self.defaults}
+        object.__setattr__(self, "fixed", MappingProxyType(dict(self.fixed)))
+        object.__setattr__(self, "defaults", MappingProxyType(ordered))
+
+    def describe(self, space: str = " ") -> str:
+        """``doc`` with each ``{hparam}`` written as ````hparam=default````.
+
+        ``space`` replaces the spaces inside those literals (to keep them on one line when
+        the text is wrapped).
+
+        Raises:
+          KeyError: ``doc`` names something that is not a hyper-parameter of this model.
+        """
+        literals = {k: f"``{k}={v!r}``".replace(" ", space) for k, v in self.defaults.items()}
+        return self.doc.format_map(literals)
 
 
-def cnn_lstm_1d(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    filters: Sizes = (64, 64, 128, 128),
-    kernel_sizes: Pairs = (3, 3, 3, 3),
-    pool_sizes: Pairs = (4, 4, 4, 4),
-    padding: str = "SAME",
-    activation: str = "elu",
-    batch_norm: bool = True,
-    conv_dropout: float = 0.0,
-    bidirectional: bool = False,
-    hidden_sizes: Sizes = (256,),
-    dropout: float = 0.0,
-    summary: str = "last",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> ConvRecurrent:
-    """S4's 1D CNN-LSTM on the raw waveform (``num_features=1``): four 1D LFLBs, LSTM 256."""
-    return ConvRecurrent(
-        num_features,
-        num_classes,
-        conv_dims=1,
-        filters=filters,
-        kernel_sizes=kernel_sizes,
-        pool_sizes=pool_sizes,
-        padding=padding,
-        activation=activation,
-        batch_norm=batch_norm,
-        conv_dropout=conv_dropout,
-        bidirectional=bidirectional,
-        hidden_sizes=hidden_sizes,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="cnn_lstm_1d",
-        rngs=rngs,
-    )
-
-
-def crnn(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    filters: Sizes = (32, 64),
-    kernel_sizes: Pairs = ((3, 3), (3, 3)),
-    pool_sizes: Pairs = ((2, 2), (2, 2)),
-    padding: str = "SAME",
-    activation: str = "relu",
-    batch_norm: bool = True,
-    conv_dropout: float = 0.3,
-    bidirectional: bool = True,
-    hidden_sizes: Sizes = (128, 64),
-    dropout: float = 0.3,
-    summary: str = "attention",
-    attention_size: int = 128,
-    output_dropout: float = 0.0,
-    head_sizes: Sizes = (64,),
-    head_dropout: float = 0.3,
-) -> ConvRecurrent:
-    """S5's CRNN: 2 conv blocks, BiLSTM 128 -> BiLSTM 64, attention, Dense 64, Dense K."""
-    return ConvRecurrent(
-        num_features,
-        num_classes,
-        conv_dims=2,
-        filters=filters,
-        kernel_sizes=kernel_sizes,
-        pool_sizes=pool_sizes,
-        padding=padding,
-        activation=activation,
-        batch_norm=batch_norm,
-        conv_dropout=conv_dropout,
-        bidirectional=bidirectional,
-        hidden_sizes=hidden_sizes,
-        dropout=dropout,
-        summary=summary,
-        attention_size=attention_size,
-        output_dropout=output_dropout,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="crnn",
-        rngs=rngs,
-    )
-
-
-def cnn(
-    *,
-    num_features: int,
-    num_classes: int,
-    rngs: nnx.Rngs,
-    filters: Sizes = (32, 32, 32),
-    kernel_sizes: Pairs = ((3, 10), (3, 3), (3, 3)),
-    pool_sizes: Pairs = ((2, 2), (2, 2), (2, 2)),
-    padding: str = "VALID",
-    activation: str = "leaky_relu",
-    batch_norm: bool = False,
-    conv_dropout: float = 0.5,
-    time_summary: str = "flatten",
-    num_frames: int = 160,
-    head_sizes: Sizes = (),
-    head_dropout: float = 0.0,
-) -> ConvClassifier:
-    """S3's CNN on a 40 x 160 MFCC map: 3 conv (first 10 coefficients x 3 frames), avg pool."""
-    return ConvClassifier(
-        num_features,
-        num_classes,
-        filters=filters,
-        kernel_sizes=kernel_sizes,
-        pool_sizes=pool_sizes,
-        padding=padding,
-        activation=activation,
-        batch_norm=batch_norm,
-        conv_dropout=conv_dropout,
-        pool_kind="avg",
-        time_summary=time_summary,
-        num_frames=num_frames,
-        head_sizes=head_sizes,
-        head_dropout=head_dropout,
-        name="cnn",
-        rngs=rngs,
-    )
-
-
-_REGISTRY: dict[str, Callable[..., nnx.Module]] = {
-    "rnn": rnn,
-    "lstm": lstm,
-    "bilstm": bilstm,
-    "cnn_lstm_2d": cnn_lstm_2d,
-    "cnn_lstm_2d_td": cnn_lstm_2d_td,
-    "cnn_lstm_1d": cnn_lstm_1d,
-    "crnn": crnn,
-    "cnn": cnn,
+# Every recurrent model ends, by default, in its last valid output -> Dense(num_classes)
+# (S1, S4); S2, S3 and S5 add hidden layers to the head.
+_HEAD = {"head_sizes": (), "head_dropout": 0.0}
+_TAIL = {"summary": "last", "attention_size": 128, "output_dropout": 0.0, **_HEAD}
+# S1: two layers, one dropout rate on the input frames and between the layers.
+_S1_DROPOUT = 0.2
+_S1 = {
+    "hidden_sizes": (128, 128),
+    "input_dropout": _S1_DROPOUT,
+    "dropout": _S1_DROPOUT,
+    **_TAIL,
 }
-MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
-_REQUIRED = ("num_features", "num_classes", "rngs")
+# S4: four local feature learning blocks (LFLBs), then one LSTM.
+_S4 = {
+    "filters": (64, 64, 128, 128),
+    "padding": "SAME",
+    "activation": "elu",
+    "batch_norm": True,
+    "conv_dropout": 0.0,
+    "bidirectional": False,
+    "hidden_sizes": (256,),
+    "dropout": 0.0,
+    **_TAIL,
+}
+# S5 uses one dropout rate after the convolutions, between the BiLSTMs and in the head.
+_S5_DROPOUT = 0.3
+
+_RECURRENT_DOC = (
+    "dropout {input_dropout} on the frames and {dropout} between the layers; utterance "
+    "summary {summary}; head {head_sizes} -> Dense K."
+)
+_LFLB_DOC = (
+    "blocks [conv -> batch norm -> activation -> max pool] with {filters}, {kernel_sizes}, "
+    "{pool_sizes}, {padding}, {batch_norm}, {activation}"
+)
+
+MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        "rnn": ModelSpec(
+            RecurrentClassifier,
+            fixed={"cell": "rnn", "bidirectional": False},
+            defaults=_S1,
+            reproduces="S1, vanilla-cell variant",
+            doc="Stacked tanh RNN layers {hidden_sizes}, " + _RECURRENT_DOC,
+        ),
+        "lstm": ModelSpec(
+            RecurrentClassifier,
+            fixed={"cell": "lstm", "bidirectional": False},
+            defaults=_S1,
+            reproduces="S1; S2 and S3 by overrides, below",
+            doc="Stacked LSTM layers {hidden_sizes}, " + _RECURRENT_DOC,
+        ),
+        "bilstm": ModelSpec(
+            RecurrentClassifier,
+            fixed={"cell": "lstm", "bidirectional": True},
+            defaults={**_S1, "hidden_sizes": (64, 64)},
+            reproduces="S1, bidirectional variant",
+            doc="Stacked BiLSTM layers {hidden_sizes} (units per direction; the last output "
+            "is [forward last, backward last]), " + _RECURRENT_DOC,
+        ),
+        "cnn_lstm_2d": ModelSpec(
+            ConvRecurrent,
+            fixed={"conv_dims": 2, "pool_kind": "max"},
+            defaults={
+                **_S4,
+                "kernel_sizes": ((3, 3), (3, 3), (3, 3), (3, 3)),
+                "pool_sizes": ((2, 2), (4, 4), (4, 4), (4, 4)),
+            },
+            reproduces="S4, Zhao et al.'s 2D CNN-LSTM on the log-mel image",
+            doc="2D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, utterance summary "
+            "{summary}; head {head_sizes} -> Dense K.",
+        ),
+        "cnn_lstm_2d_td": ModelSpec(
+            TimeDistributedConvRecurrent,
+            fixed={},
+            defaults={
+                **_S4,
+                "chunk_frames": 5,
+                "filters": (128, 128, 128, 128),
+                "kernel_sizes": ((2, 2), (2, 2), (1, 2), (1, 2)),
+                "pool_sizes": ((2, 2), (1, 2), (1, 2), (1, 2)),
+                "padding": "VALID",
+                "bidirectional": True,
+                "hidden_sizes": (32,),
+            },
+            reproduces="S4, time-distributed 2D CNN-BiLSTM",
+            doc="The frames cut into chunks of {chunk_frames}; on each chunk 2D "
+            + _LFLB_DOC
+            + "; over the chunks LSTM {hidden_sizes}, {bidirectional}, utterance summary "
+            "{summary}; head {head_sizes} -> Dense K. The defaults are read off the report's "
+            "printed model summary (372,423 parameters, batch statistics included, on 128 mel "
+            "bands and 7 classes).",
+        ),
+        "cnn_lstm_1d": ModelSpec(
+            ConvRecurrent,
+            fixed={"conv_dims": 1, "pool_kind": "max"},
+            defaults={**_S4, "kernel_sizes": (3, 3, 3, 3), "pool_sizes": (4, 4, 4, 4)},
+            reproduces="S4, 1D CNN-LSTM on the raw waveform, ``num_features=1``",
+            doc="1D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, utterance summary "
+            "{summary}; head {head_sizes} -> Dense K.",
+        ),
+        "crnn": ModelSpec(
+            ConvRecurrent,
+            fixed={"conv_dims": 2, "pool_kind": "max"},
+            defaults={
+                **_TAIL,
+                "filters": (32, 64),
+                "kernel_sizes": ((3, 3), (3, 3)),
+                "pool_sizes": ((2, 2), (2, 2)),
+                "padding": "SAME",
+                "activation": "relu",
+                "batch_norm": True,
+                "conv_dropout": _S5_DROPOUT,
+                "bidirectional": True,
+                "hidden_sizes": (128, 64),
+                "dropout": _S5_DROPOUT,
+                "summary": "attention",
+                "head_sizes": (64,),
+                "head_dropout": _S5_DROPOUT,
+            },
+            reproduces="S5, CRNN",
+            doc="2D blocks [conv -> batch norm -> activation -> dropout -> max pool] with "
+            "{filters}, {kernel_sizes}, {pool_sizes}, {padding}, {batch_norm}, {activation}, "
+            "{conv_dropout}; LSTM layers {hidden_sizes}, {bidirectional}, with {dropout} "
+            "between them; utterance summary {summary} ({attention_size} units); head "
+            "{head_sizes} (ReLU) with {head_dropout} -> Dense K.",
+        ),
+        "cnn": ModelSpec(
+            ConvClassifier,
+            fixed={"pool_kind": "avg"},
+            defaults={
+                "filters": (32, 32, 32),
+                "kernel_sizes": ((3, 10), (3, 3), (3, 3)),
+                "pool_sizes": ((2, 2), (2, 2), (2, 2)),
+                "padding": "VALID",
+                "activation": "leaky_relu",
+                "batch_norm": False,
+                "conv_dropout": 0.5,
+                "time_summary": "flatten",
+                "num_frames": 160,
+                **_HEAD,
+            },
+            reproduces="S3, CNN on MFCC maps",
+            doc="2D blocks [conv -> average pool -> activation -> dropout] with {filters}, "
+            "{kernel_sizes}, {pool_sizes}, {padding}, {activation}, {batch_norm}, "
+            "{conv_dropout}; the map of {num_frames} frames flattened ({time_summary}); head "
+            "{head_sizes} -> Dense K.",
+        ),
+    }
+)
+MODEL_NAMES: tuple[str, ...] = tuple(MODEL_SPECS)
 
 
-def _constructor(name: str) -> Callable[..., nnx.Module]:
+def _spec(name: str) -> ModelSpec:
     try:
-        return _REGISTRY[name]
+        return MODEL_SPECS[name]
     except KeyError:
         raise ValueError(
             f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}"
@@ -372,9 +248,33 @@ def _constructor(name: str) -> Callable[..., nnx.Module]:
 
 
 def hparam_defaults(name: str) -> dict[str, Any]:
-    """The hyper-parameters of model ``name`` with their default (reference) values."""
-    params = inspect.signature(_constructor(name)).parameters.values()
-    return {p.name: p.default for p in params if p.name not in _REQUIRED}
+    """The hyper-parameters of model ``name`` with their default (reference) values.
+
+    Raises:
+      ValueError: unknown name (the message lists :data:`MODEL_NAMES`).
+    """
+    return dict(_spec(name).defaults)
+
+
+def describe_models() -> str:
+    """Every registered model as a reStructuredText definition list, in registry order.
+
+    ``name`` (reproduces) on one line, the rendered :meth:`ModelSpec.describe` indented
+    below; :mod:`serjax.models`' docstring holds this text.
+    """
+    glue = "\0"  # a space that textwrap does not break at
+    entries = []
+    for name, spec in MODEL_SPECS.items():
+        body = textwrap.fill(
+            spec.describe(space=glue),
+            width=92,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        entries.append(f"``{name}`` ({spec.reproduces})\n{body.replace(glue, ' ')}")
+    return "\n\n".join(entries)
 
 
 def _freeze(value: Any) -> Any:
@@ -399,15 +299,14 @@ def create_model(
     Raises:
       ValueError: unknown name, unknown hyper-parameter, or sizes that cannot work.
     """
-    constructor = _constructor(name)
-    valid = hparam_defaults(name)
-    unknown = sorted(set(hparams) - set(valid))
+    spec = _spec(name)
+    unknown = sorted(set(hparams) - set(spec.defaults))
     if unknown:
         raise ValueError(
             f"unknown hyper-parameter(s) {', '.join(unknown)} for model {name!r}; valid: "
-            + ", ".join(f"{k}={v!r}" for k, v in valid.items())
+            + ", ".join(f"{k}={v!r}" for k, v in spec.defaults.items())
         )
-    hparams = {k: _freeze(v) for k, v in hparams.items()}
-    return constructor(
-        num_features=int(num_features), num_classes=int(num_classes), rngs=rngs, **hparams
+    hparams = {**spec.defaults, **{k: _freeze(v) for k, v in hparams.items()}}
+    return spec.cls(
+        int(num_features), int(num_classes), **spec.fixed, **hparams, name=name, rngs=rngs
     )
