@@ -123,6 +123,14 @@ def int_array(name: str, x: Any, *, shape: tuple[int, ...] | None = None) -> jnp
     return jnp.asarray(x, dtype=jnp.int32)
 
 
+def bool_array(name: str, x: Any) -> jnp.ndarray:
+    """``x`` as a boolean JAX array; numbers are refused, so that a weight is not read as a mask."""
+    dtype = _dtype_of(x)
+    if dtype != np.bool_:
+        raise ValueError(f"{name} must have a boolean dtype, got {dtype}")
+    return jnp.asarray(x)
+
+
 def compute_dtype(x: jnp.ndarray) -> jnp.dtype:
     """float64 stays float64 (where x64 is enabled); every other float computes in float32."""
     return jnp.dtype(jnp.float64) if x.dtype == jnp.float64 else jnp.dtype(jnp.float32)
