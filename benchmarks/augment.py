@@ -1,19 +1,15 @@
 """Cost of on-device augmentation: train-step throughput with every augmentation on vs off.
 
-The step is ``serjax.train``'s: a model from ``create_model`` (S1's LSTM, 2 x 128, last output),
-Adam from ``create_optimizer``, the jitted ``train_step`` with a ``StepConfig``. The batch is
-realistic for the reference corpora: 32 utterances of 2.6 to 3.0 s at 16 kHz padded to 3 s
-(seeded noise and gliding tones), log-mel 40 + Δ + ΔΔ with per-utterance CMVN, 7 classes.
+The step is ``serjax.train``'s: a model from ``serjax.forward.create_model`` (S1's LSTM,
+2 x 128, last output), Adam from ``create_optimizer``, the jitted ``train_step`` with a
+``StepConfig``. The batch is realistic for the reference corpora: 32 utterances of 2.6 to 3.0 s
+at 16 kHz padded to 3 s (seeded noise and gliding tones), log-mel 40 + Δ + ΔΔ with
+per-utterance CMVN, 7 classes.
 
 "on" turns every transform on for every example (gain, white/pink noise, speed, pitch shift,
 time stretch, VTLP, 2 time and 2 frequency masks, mixup). The probabilities do not change the
 cost: each transform is computed for the whole batch and selected per example, so that shapes
 and the compiled program stay fixed.
-
-If ``serjax.train.train_step`` does not yet apply ``StepConfig.augment`` (its loss with
-augmentation on equals the loss with it off), "on" runs :func:`reference_train_step` below:
-``train_step`` with ``serjax.augment.training_inputs`` and mixup's soft targets in place of
-``model_inputs`` and integer labels. The script says which one it measured.
 
 Throughput is steps per second (and utterances per second), the best of ``--repeats`` passes of
 ``--steps`` steps each, on and off interleaved so that load from other processes hits both
@@ -33,10 +29,9 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
-from serjax import augment, config_lib, train
+from serjax import augment, config_lib, forward, train
 from serjax.features import FeatureSpec, model_inputs
 
 SAMPLE_RATE = 16000
@@ -54,38 +49,6 @@ ALL_ON = augment.AugmentConfig(
     freq_mask_bins=8,
     mixup_alpha=0.4,
 )
-
-
-def reference_train_step(graphdef, state, batch, class_weights, step: train.StepConfig, seed=0):
-    """``serjax.train.train_step`` with augmentation wired in (no S1 windows).
-
-    The step's key is the seed folded with the optimiser's step count, so a resumed run draws
-    what an uninterrupted one would.
-    """
-    model, optimizer = nnx.merge(graphdef, state)
-    key = jax.random.fold_in(jax.random.key(seed), optimizer.step[...])
-
-    def loss_fn(model):
-        waveforms, mask = batch["waveforms"], batch["mask"]
-        lengths = jnp.where(mask, batch["lengths"], waveforms.shape[-1])
-        x, steps, pairing = augment.training_inputs(
-            key, waveforms, lengths, mask, step.spec, step.augment
-        )
-        logits = model(x, steps)
-        if pairing is None:
-            targets = jax.nn.one_hot(batch["labels"], step.num_classes)
-        else:
-            targets = augment.mixup_targets(batch["labels"], step.num_classes, pairing)
-        weight = mask * (targets @ class_weights)
-        ce = optax.softmax_cross_entropy(logits, targets)
-        loss = jnp.sum(ce * weight) / jnp.maximum(jnp.sum(weight), 1e-9)
-        if step.l2:
-            loss += step.l2 * train.l2_penalty(nnx.state(model, nnx.Param), step.l2_params)
-        return loss
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return nnx.state((model, optimizer)), loss
 
 
 def make_batch(batch: int, seed: int) -> dict[str, jax.Array]:
@@ -108,12 +71,12 @@ def make_batch(batch: int, seed: int) -> dict[str, jax.Array]:
 
 def build(seed: int):
     config = config_lib.base_config()
-    config.features.kind = "mspec"
+    config.features.kind = "log_mel"
     config.features.n_mels = 40
     config.features.deltas = 2
     config.model.name = "lstm"
     spec = FeatureSpec.from_config(config)
-    model = train.create_model(config, spec, NUM_CLASSES, seed)
+    model = forward.create_model(config, NUM_CLASSES, seed)
     optimizer = nnx.Optimizer(model, train.create_optimizer(config, 100), wrt=nnx.Param)
     model.train()
     graphdef, state = nnx.split((model, optimizer))
@@ -155,13 +118,7 @@ def main() -> None:
     on_compile = time.perf_counter() - start
     source = "serjax.train.train_step"
     if float(on_loss) == float(off_loss):
-        source = "benchmarks/augment.py reference_train_step (serjax.train ignores augment)"
-        on_step = jax.jit(functools.partial(reference_train_step, graphdef, step=on_config))
-        start = time.perf_counter()
-        _, on_loss = jax.block_until_ready(on_step(state, batch, class_weights))
-        on_compile = time.perf_counter() - start
-        if float(on_loss) == float(off_loss):
-            raise SystemExit("augmentation changed nothing: the measurement would be meaningless")
+        raise SystemExit("augmentation changed nothing: the measurement would be meaningless")
 
     def run(step_fn):
         def go():

@@ -1,7 +1,12 @@
 """Inference speed of a trained model on this machine: real-time factor, throughput, start-up.
 
-Four figures, each printed with what it measures:
+Five figures, each printed with what it measures:
 
+  import time        ``from serjax.predict import Predictor`` in a fresh interpreter (median of
+                     5), beside the same interpreter also importing what inference used to pull
+                     in before it stopped importing training (``serjax.train``, whose import
+                     brings the writers, tensorboardX and matplotlib); the figure of the
+                     earlier layout, measured once the same way, is printed beside them;
   real-time factor   ``Predictor.predict`` on one 3 s clip (after compilation): wall-clock
                      seconds per second of audio, median of ``--repeats`` calls, so below 1 is
                      faster than real time;
@@ -38,11 +43,36 @@ import jax
 import numpy as np
 import soundfile as sf
 
-from serjax import config_lib, train
+from serjax import config_lib, experiments
 from serjax.data import synthetic
 from serjax.predict import FileFailure, Predictor, expand_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
+# ``python -c "import serjax.predict"`` when serjax.predict imported serjax.train (commit
+# 12274e2), median of 5 fresh interpreters on the 2-core CPU of the README's figures.
+EARLIER_IMPORT_SECONDS = 4.1
+
+
+def _import_seconds(statement: str, repeats: int = 5) -> float:
+    """Median wall time of ``statement`` in fresh interpreters (interpreter start excluded)."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    times = []
+    for _ in range(repeats):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        times.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(times)
+
+
+def import_time() -> None:
+    inference = _import_seconds("from serjax.predict import Predictor")
+    with_training = _import_seconds("from serjax.predict import Predictor; import serjax.train")
+    print(
+        f"import time: serjax.predict {inference:.2f} s; with serjax.train as well "
+        f"{with_training:.2f} s ({with_training / inference:.2f}x); earlier layout "
+        f"{EARLIER_IMPORT_SECONDS:.1f} s"
+    )
 
 
 def _clip(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -152,6 +182,7 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f}; JAX {jax.__version__} on "
         f"{', '.join(str(d) for d in jax.devices())}"
     )
+    import_time()
     with tempfile.TemporaryDirectory(prefix="serjax-bench-") as tmp:
         tmp = Path(tmp)
         if args.workdir:
@@ -160,7 +191,7 @@ def main() -> None:
             workdir = tmp / "smoke"
             print(f"no --workdir: training the smoke config into {workdir} first ...")
             start = time.perf_counter()
-            train.train_and_evaluate(
+            experiments.train_and_evaluate(
                 config_lib.load_config_file(ROOT / "configs/smoke.py"), workdir
             )
             print(f"  trained in {time.perf_counter() - start:.1f} s")

@@ -15,7 +15,7 @@ def get_config():
     config.data.corpora = ("tess", "cremad", "ravdess")
     config.data.gender = "female"
     config.data.classes = ("neutral", "happiness", "sadness", "anger", "fear", "disgust")
-    config.data.protocol = "even"
+    config.data.protocol = "per_corpus_speaker_fraction"
     config.data.test_fraction = 0.2
     config.data.val_fraction = 0.2
     config.data.peak_normalize = True
@@ -23,7 +23,7 @@ def get_config():
     config.data.fixed_seconds = 2.5
     config.data.num_buckets = 1
 
-    config.features.kind = "mspec"
+    config.features.kind = "log_mel"
     config.features.n_fft = 1024
     config.features.n_mels = 64
     config.features.fmax = 8000.0

@@ -1,4 +1,4 @@
-"""S1's BiLSTM cell on Emo-DB: 2 × BiLSTM 64 on log-mel (40) + Δ + ΔΔ over 25-frame windows.
+"""S1's BiLSTM cell on Emo-DB: 2 × BiLSTM 64 on log-mel (40) + Δ + ΔΔ over 25-frame segments.
 
 python -m serjax.main --config=configs/emodb_bilstm.py --workdir=runs/emodb_bilstm
 """

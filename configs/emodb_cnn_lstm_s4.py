@@ -15,7 +15,7 @@ def get_config():
     config.data.fixed_seconds = 3.5
     config.data.num_buckets = 1
 
-    config.features.kind = "mspec"
+    config.features.kind = "log_mel"
     config.features.n_fft = 1024
     config.features.n_mels = 128
 

@@ -1,10 +1,11 @@
-"""S1's best system on Emo-DB: 2 × LSTM 128 on log-mel (40) + Δ + ΔΔ over 25-frame windows.
+"""S1's best system on Emo-DB: 2 × LSTM 128 on log-mel (40) + Δ + ΔΔ over 25-frame segments.
 
     python -m serjax.main --config=configs/emodb_lstm.py --workdir=runs/emodb_lstm
 
 Speaker-independent split of S1: validation speaker 15, test speaker 16, train the other eight
-(408/56/71 utterances). Windows of 25 frames every 3 frames are cut on the device; an utterance's
-prediction is the mean of its windows' probabilities.
+(408/56/71 utterances). Segments of 25 frames every 3 frames (S1's "windows") are cut on the
+device; an utterance's prediction is the mean of its segments' probabilities. S1 calls its
+log-mel input "MSPEC" (``features.kind = "log_mel"`` here).
 """
 
 from serjax import config_lib
@@ -13,23 +14,22 @@ from serjax import config_lib
 def get_config():
     config = config_lib.base_config()
     config.data.corpora = ("emodb",)
-    config.data.protocol = "fixed"
+    config.data.protocol = "named_speakers"
     config.data.val_speakers = ("15",)
     config.data.test_speakers = ("16",)
 
-    config.features.kind = "mspec"
+    config.features.kind = "log_mel"
     config.features.n_mels = 40
     config.features.deltas = 2
     config.features.delta_width = 1  # S1 reads N = 1 for Δ ...
     config.features.delta_delta_width = 2  # ... and N = 2 for ΔΔ
-    config.features.windows = True
-    config.features.window_frames = 25
-    config.features.window_shift = 3
+    config.features.segment_frames = 25
+    config.features.segment_shift = 3
 
     config.model.name = "lstm"
     config.model.hidden_sizes = (128, 128)
     config.model.dropout = 0.2
-    config.model.summary = "last"
+    config.model.pooling = "last"
 
     config.optim.optimizer = "adam"
     config.optim.learning_rate = 1e-3
@@ -37,8 +37,8 @@ def get_config():
     config.optim.l2_params = "head"  # S1: L2 on the dense layer only
 
     config.train.epochs = 10
-    # S1's minibatch is 128 windows; an Emo-DB utterance gives about 85 of them, so two
-    # utterances' windows make one step.
+    # S1's minibatch is 128 windows (segments); an Emo-DB utterance gives about 85 of them, so
+    # two utterances' segments make one step.
     config.train.batch_size = 2
     config.train.eval_batch_size = 8
     return config

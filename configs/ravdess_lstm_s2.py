@@ -20,7 +20,7 @@ def get_config():
     config.features.kind = "mfcc"
     config.features.n_mfcc = 13
     config.features.cmvn = "none"  # per-utterance normalisation would zero the averages
-    config.features.summary = "mean_sequence"
+    config.features.time_average = True
 
     config.model.name = "lstm"
     config.model.hidden_sizes = (256, 64)

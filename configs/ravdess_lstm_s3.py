@@ -13,7 +13,7 @@ def get_config():
     config = config_lib.base_config()
     config.data.corpora = ("ravdess",)
     config.data.sample_rate = 22050
-    config.data.protocol = "fixed"
+    config.data.protocol = "named_speakers"
     config.data.val_speakers = ("03", "04")
     config.data.test_speakers = ("01", "02")
 

@@ -13,18 +13,18 @@ def get_config():
     config = config_lib.base_config()
     config.download = False
     config.data.corpora = ("synthetic",)
-    config.data.protocol = "fixed"
+    config.data.protocol = "named_speakers"
     config.data.val_speakers = ("spk05",)
     config.data.test_speakers = ("spk06",)
     config.data.num_buckets = 2
 
-    config.features.kind = "mspec"
+    config.features.kind = "log_mel"
     config.features.n_mels = 24
 
     config.model.name = "lstm"
     config.model.hidden_sizes = (32,)
     config.model.dropout = 0.0
-    config.model.summary = "mean"
+    config.model.pooling = "mean"
 
     config.optim.learning_rate = 1e-2
     config.train.epochs = 6

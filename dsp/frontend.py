@@ -26,7 +26,7 @@ from dsp.masking import CMVN_KINDS, cmvn, frame_mask, num_frames
 from dsp.mel import MEL_NORMS, apply_filterbank, mel_filterbank, power_to_db
 from dsp.spectral import power_spectrogram
 
-FEATURE_KINDS = ("mspec", "mfcc")
+FEATURE_KINDS = ("log_mel", "mfcc")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +39,7 @@ class FeatureConfig:
 
     Attributes:
       sample_rate: Hz.
-      kind: ``"mspec"`` (log-mel) or ``"mfcc"``.
+      kind: ``"log_mel"`` or ``"mfcc"``.
       n_fft, win_length, hop_length: STFT geometry in samples, ``win_length <= n_fft``.
       window: ``"hann"`` or ``"hamming"``, periodic.
       center, pad_mode: framing as ``dsp.frame`` (``"constant"`` or ``"reflect"``).
@@ -53,7 +53,7 @@ class FeatureConfig:
     """
 
     sample_rate: int = 16000
-    kind: str = "mspec"
+    kind: str = "log_mel"
     n_fft: int = 512
     win_length: int = 400
     hop_length: int = 160
@@ -114,7 +114,7 @@ class FeatureConfig:
     @property
     def num_features(self) -> int:
         """Feature size ``D``: ``n_mels`` or ``n_mfcc``, times ``deltas + 1``."""
-        base = self.n_mels if self.kind == "mspec" else self.n_mfcc
+        base = self.n_mels if self.kind == "log_mel" else self.n_mfcc
         return base * (self.deltas + 1)
 
     def filterbank(self, *, n_fft: int | None = None) -> np.ndarray:

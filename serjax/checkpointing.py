@@ -3,15 +3,21 @@
 A run keeps two sets of checkpoints under one folder (normally ``workdir/checkpoints``)::
 
     checkpoints/
-      latest/<step>/{state,meta}   the newest states, to resume an interrupted run (keep 2)
-      best/<step>/{state,meta}     the state with the best validation score so far (keep 1)
+      latest/<step>/{model,optimizer,meta}   the newest, to resume an interrupted run (keep 2)
+      best/<step>/{model,optimizer,meta}     the best by validation score so far (keep 1)
 
 Each checkpoint holds
 
-* ``state``: a pytree of arrays (``nnx.state(model)``, the optimizer state, the step, RNG key
-  data or typed keys...), written with orbax's ``StandardSave``;
+* ``model``: the model's variables (parameters, batch statistics, its RNG streams) as a pytree
+  of arrays, written with orbax's ``StandardSave``; inference restores this item alone;
+* ``optimizer``: the optimizer's state (moments, step count, injected hyper-parameters), what
+  resuming needs beyond the model;
 * ``meta``: a JSON dict (epoch, early-stopping counters, best score, class names, the config
   as a dict...), written with ``JsonSave``.
+
+Checkpoints written before the model had an item of its own hold one ``state`` item, the pure
+dict of ``(model, optimizer)`` (keys 0 and 1); :meth:`Checkpointer.restore` reads them as the
+two items, so older run directories keep working.
 
 Durability: orbax writes each checkpoint into ``<step>.orbax-checkpoint-tmp-<time>/`` and
 renames it to ``<step>/`` only once every file is written, so a crash mid-save leaves the
@@ -28,6 +34,7 @@ error from deep inside the array reader. Stored dtypes are cast to the abstract 
 from __future__ import annotations
 
 import json
+import logging as std_logging
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -38,13 +45,27 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-__all__ = ["WHICH", "CheckpointError", "Checkpointer", "latest_or_none"]
+from serjax.files import json_default
+
+__all__ = [
+    "ITEMS",
+    "WHICH",
+    "CheckpointError",
+    "Checkpointer",
+    "choose_checkpoint",
+    "latest_or_none",
+    "saved_steps",
+]
 
 PyTree = Any
 
 # The two checkpoint sets, by their sub-folder names.
 WHICH: tuple[str, ...] = ("latest", "best")
-_ITEMS = ("state", "meta")
+# The array items of a checkpoint, beside its JSON "meta".
+ITEMS: tuple[str, ...] = ("model", "optimizer")
+# The single array item of checkpoints written before ITEMS: {0: model, 1: optimizer}.
+_LEGACY_ITEM = "state"
+_LEGACY_KEYS = {"model": 0, "optimizer": 1}
 
 
 class CheckpointError(RuntimeError):
@@ -93,15 +114,17 @@ def _to_abstract(tree: PyTree) -> PyTree:
     return jax.tree.map(convert, tree)
 
 
-def _check_shapes(stored: PyTree, abstract: PyTree, where: Path) -> None:
-    """Raises ``CheckpointError`` naming the first leaf whose path or shape differs."""
+def _check_shapes(stored: PyTree, abstract: PyTree, where: Path, item: str) -> None:
+    """Raises ``CheckpointError`` naming the first leaf (``item/path``) whose path or shape
+    differs."""
     stored_leaves = {
-        _path_name(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(stored)[0]
+        f"{item}/{_path_name(path)}": leaf
+        for path, leaf in jax.tree_util.tree_flatten_with_path(stored)[0]
     }
     abstract_leaves = jax.tree_util.tree_flatten_with_path(abstract)[0]
     wanted = set()
     for path, leaf in abstract_leaves:
-        name = _path_name(path)
+        name = f"{item}/{_path_name(path)}"
         wanted.add(name)
         if name not in stored_leaves:
             raise CheckpointError(
@@ -125,26 +148,33 @@ def _check_shapes(stored: PyTree, abstract: PyTree, where: Path) -> None:
         )
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=str)
-    if hasattr(obj, "__array__"):
-        return np.asarray(obj).tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
 def _jsonable_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
     """A plain-JSON copy of ``meta`` (NumPy scalars, tuples, paths converted)."""
     if not isinstance(meta, Mapping):
         raise TypeError(f"checkpoint meta must be a dict, got {type(meta).__name__}")
     try:
-        return json.loads(json.dumps(dict(meta), default=_json_default))
+        return json.loads(json.dumps(dict(meta), default=json_default))
     except (TypeError, ValueError) as e:
         raise TypeError(f"checkpoint meta is not JSON-serialisable: {e}") from e
+
+
+def _check_items(items: Mapping[str, PyTree], what: str) -> None:
+    if not isinstance(items, Mapping) or not items or set(items) - set(ITEMS):
+        got = sorted(items) if isinstance(items, Mapping) else type(items).__name__
+        raise ValueError(f"{what} must be a dict of items among {', '.join(ITEMS)}; got {got}")
+
+
+class _ReadOnlyNotices(std_logging.Filter):
+    """Drops orbax's warnings that a read-only manager is read-only: a ``Checkpointer`` opened
+    with ``read_only=True`` asked for exactly that, and the warnings read like errors."""
+
+    NOTICES = ("CheckpointManagerOptions.read_only=True", "Given directory is read only")
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.NOTICES)
+
+
+std_logging.getLogger("absl").addFilter(_ReadOnlyNotices())
 
 
 def _manager(path: Path, max_to_keep: int, read_only: bool) -> ocp.CheckpointManager:
@@ -160,7 +190,7 @@ def _manager(path: Path, max_to_keep: int, read_only: bool) -> ocp.CheckpointMan
         path,
         options=options,
         item_handlers={
-            "state": ocp.StandardCheckpointHandler(),
+            **{item: ocp.StandardCheckpointHandler() for item in (*ITEMS, _LEGACY_ITEM)},
             "meta": ocp.JsonCheckpointHandler(),
         },
     )
@@ -209,8 +239,11 @@ class Checkpointer:
             raise ValueError(f"unknown checkpoint set {which!r}; valid names: {', '.join(WHICH)}")
         return self._managers[which]
 
-    def _save(self, which: str, step: int, state: PyTree, meta: Mapping[str, Any]) -> bool:
+    def _save(
+        self, which: str, step: int, items: Mapping[str, PyTree], meta: Mapping[str, Any]
+    ) -> bool:
         manager = self._manager_for(which)
+        _check_items(items, "checkpoint items")
         step = int(step)
         if step < 0:
             raise ValueError(f"checkpoint step must be >= 0, got {step}")
@@ -234,7 +267,7 @@ class Checkpointer:
         saved = manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
+                **{name: ocp.args.StandardSave(tree) for name, tree in items.items()},
                 meta=ocp.args.JsonSave(meta),
             ),
         )
@@ -242,23 +275,27 @@ class Checkpointer:
             raise CheckpointError(f"orbax declined to save {which} checkpoint for step {step}")
         return True
 
-    def save_latest(self, step: int, state: PyTree, meta: Mapping[str, Any]) -> bool:
+    def save_latest(self, step: int, items: Mapping[str, PyTree], meta: Mapping[str, Any]) -> bool:
         """Saves a resumption checkpoint (asynchronously; see ``wait_until_finished``).
 
         Args:
           step: the training step; must not be lower than the newest saved ``latest`` step.
-          state: a pytree of arrays (JAX/NumPy arrays, typed PRNG keys, Python scalars).
+          items: ``{"model": ..., "optimizer": ...}`` (one or both of :data:`ITEMS`), each a
+            pytree of arrays (JAX/NumPy arrays, typed PRNG keys, Python scalars).
           meta: a JSON-serialisable dict; NumPy scalars and arrays, tuples and paths are
             converted.
 
         Returns:
           True if saved; False (with a logged warning) when that step is already saved.
-        """
-        return self._save("latest", step, state, meta)
 
-    def save_best(self, step: int, state: PyTree, meta: Mapping[str, Any]) -> bool:
+        Raises:
+          ValueError: ``items`` names something other than :data:`ITEMS`.
+        """
+        return self._save("latest", step, items, meta)
+
+    def save_best(self, step: int, items: Mapping[str, PyTree], meta: Mapping[str, Any]) -> bool:
         """Saves the best-so-far checkpoint, replacing the previous best; see ``save_latest``."""
-        return self._save("best", step, state, meta)
+        return self._save("best", step, items, meta)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -291,46 +328,83 @@ class Checkpointer:
         return manager, int(step)
 
     def restore(
-        self, which: str, abstract_state: PyTree, step: int | None = None
-    ) -> tuple[PyTree, dict[str, Any]]:
-        """Reads a checkpoint into the structure of ``abstract_state``.
+        self, which: str, template: Mapping[str, PyTree], step: int | None = None
+    ) -> tuple[dict[str, PyTree], dict[str, Any]]:
+        """Reads the items ``template`` names from a checkpoint, into its structure.
 
         Args:
           which: ``"latest"`` or ``"best"``.
-          abstract_state: the pytree to restore into, with the same structure as the saved
-            state: concrete arrays (e.g. ``nnx.state`` of a freshly built model) or
-            ``jax.ShapeDtypeStruct`` leaves (``jax.eval_shape`` / ``nnx.eval_shape``). Restored
-            arrays take its dtypes and, where given, its shardings.
+          template: ``{item: tree}`` for the items to read (``{"model": ...}`` alone for
+            inference): each tree has the saved structure, with concrete arrays (e.g. the
+            ``nnx`` state of a freshly built model) or ``jax.ShapeDtypeStruct`` leaves
+            (``jax.eval_shape`` / ``nnx.eval_shape``). Restored arrays take its dtypes and,
+            where given, its shardings.
           step: a saved step; None takes the newest.
 
         Returns:
-          ``(state, meta)``: the state with the structure of ``abstract_state``, and the meta dict.
+          ``(items, meta)``: the restored items, each with the structure of its template, and
+          the meta dict.
 
         Raises:
-          CheckpointError: no such checkpoint, or its arrays do not match ``abstract_state``
-            (the message names the first differing path and both shapes), or it is unreadable.
+          CheckpointError: no such checkpoint, or its arrays do not match the template (the
+            message names the first differing path and both shapes), or it is unreadable.
+          ValueError: ``template`` names something other than :data:`ITEMS`.
         """
+        _check_items(template, "the restore template")
         manager, step = self._resolve_step(which, step)
         where = self.directory / which / str(step)
         try:
-            stored = manager.item_metadata(step)["state"]
+            stored = manager.item_metadata(step)
         except Exception as e:  # orbax raises many types for a damaged folder
             raise CheckpointError(f"cannot read checkpoint {where}: {e}") from e
-        if stored is None:
-            raise CheckpointError(f"checkpoint {where} has no readable 'state' item")
-        abstract = _to_abstract(abstract_state)
-        _check_shapes(stored, abstract, where)
+        abstract = {name: _to_abstract(tree) for name, tree in template.items()}
+        if all(stored.get(name) is None for name in abstract) and stored.get(_LEGACY_ITEM):
+            return self._restore_legacy(manager, step, stored[_LEGACY_ITEM], abstract, where)
+        for name, tree in abstract.items():
+            if stored.get(name) is None:
+                raise CheckpointError(f"checkpoint {where} has no readable {name!r} item")
+            _check_shapes(stored[name], tree, where, name)
         try:
             restored = manager.restore(
                 step,
                 args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract),
+                    **{name: ocp.args.StandardRestore(tree) for name, tree in abstract.items()},
                     meta=ocp.args.JsonRestore(),
                 ),
             )
         except Exception as e:
             raise CheckpointError(f"cannot restore checkpoint {where}: {e}") from e
-        return restored.state, dict(restored.meta or {})
+        return {name: restored[name] for name in abstract}, dict(restored.meta or {})
+
+    def _restore_legacy(
+        self,
+        manager: ocp.CheckpointManager,
+        step: int,
+        stored: PyTree,
+        abstract: dict[str, PyTree],
+        where: Path,
+    ) -> tuple[dict[str, PyTree], dict[str, Any]]:
+        """Items from a checkpoint of the single-``state`` layout ``{0: model, 1: optimizer}``;
+        the items not asked for are read as stored."""
+        stored = {int(k): v for k, v in stored.items()}
+        if set(stored) != set(_LEGACY_KEYS.values()):
+            raise CheckpointError(f"checkpoint {where} has an unknown 'state' layout")
+        joint = {
+            key: abstract[name] if name in abstract else _abstract_of_stored(stored[key])
+            for name, key in _LEGACY_KEYS.items()
+        }
+        _check_shapes(stored, joint, where, _LEGACY_ITEM)
+        try:
+            restored = manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(joint), meta=ocp.args.JsonRestore()
+                ),
+            )
+        except Exception as e:
+            raise CheckpointError(f"cannot restore checkpoint {where}: {e}") from e
+        items = {name: restored.state[_LEGACY_KEYS[name]] for name in abstract}
+        return items, dict(restored.meta or {})
 
     def read_meta(self, which: str, step: int | None = None) -> dict[str, Any]:
         """The meta dict of a checkpoint (newest when ``step`` is None), without its arrays."""
@@ -373,16 +447,65 @@ class Checkpointer:
         self.close()
 
 
-def latest_or_none(directory: str | Path, which: str = "latest") -> int | None:
-    """The newest saved step of ``directory/<which>``, or None; creates nothing.
+def _abstract_of_stored(metadata: PyTree) -> PyTree:
+    """``jax.ShapeDtypeStruct`` leaves for a tree of orbax array metadata."""
+    return jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(tuple(m.shape), m.dtype),
+        metadata,
+        is_leaf=lambda m: hasattr(m, "shape") and hasattr(m, "dtype"),
+    )
 
-    Meant for deciding whether to resume, before building a ``Checkpointer``.
+
+def saved_steps(directory: str | Path, which: str) -> list[int]:
+    """The finished steps of ``directory/<which>``, ascending; creates and opens nothing.
+
+    A save still being written (or one a crash interrupted) has a temporary name and is not
+    listed.
+
+    Raises:
+      ValueError: ``which`` is not one of :data:`WHICH`.
     """
     if which not in WHICH:
         raise ValueError(f"unknown checkpoint set {which!r}; valid names: {', '.join(WHICH)}")
     path = Path(directory).expanduser().resolve() / which
     if not path.is_dir():
-        return None
-    # Only finalized step folders count; an interrupted save's temporary folder does not.
-    steps = ocp.utils.checkpoint_steps(path)
-    return max(steps) if steps else None
+        return []
+    return sorted(int(step) for step in ocp.utils.checkpoint_steps(path))
+
+
+def latest_or_none(directory: str | Path, which: str = "latest") -> int | None:
+    """The newest saved step of ``directory/<which>``, or None; creates nothing.
+
+    Meant for deciding whether to resume, before building a ``Checkpointer``.
+    """
+    steps = saved_steps(directory, which)
+    return steps[-1] if steps else None
+
+
+def choose_checkpoint(directory: str | Path, checkpoint: str | int) -> tuple[str, int]:
+    """``(set, step)`` of ``"best"``, ``"latest"`` or a saved step number in ``directory``.
+
+    Raises:
+      CheckpointError: no such checkpoint (the message lists what was saved), or
+        ``checkpoint`` is neither a set name nor a step number.
+    """
+    saved = {which: saved_steps(directory, which) for which in ("best", "latest")}
+    if isinstance(checkpoint, str) and checkpoint in saved:
+        if not saved[checkpoint]:
+            others = [f"{w}: {s}" for w, s in saved.items() if s]
+            raise CheckpointError(
+                f"no {checkpoint} checkpoint in {directory}"
+                + (f" (saved: {'; '.join(others)})" if others else "; the run saved none yet")
+            )
+        return checkpoint, saved[checkpoint][-1]
+    try:
+        step = int(checkpoint)
+    except (TypeError, ValueError):
+        raise CheckpointError(
+            f"checkpoint must be best, latest or a step number, got {checkpoint!r}"
+        ) from None
+    for which in ("latest", "best"):
+        if step in saved[which]:
+            return which, step
+    listing = sorted(set(saved["best"]) | set(saved["latest"]))
+    raise CheckpointError(f"no checkpoint for step {step} in {directory}; saved steps: {listing}")

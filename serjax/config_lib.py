@@ -13,15 +13,17 @@ from pathlib import Path
 
 import ml_collections
 
-from serjax.augment import AugmentConfig
+from serjax.augment.config import AugmentConfig
+from serjax.validation import one_of
 
 PROTOCOLS = (
-    "fixed",  # explicit validation and test speakers (S1: val 15, test 16)
+    "named_speakers",  # the validation and test speakers named in the config (S1: 15 and 16)
     "loso",  # leave one speaker out: every speaker is the test set once
-    "actor_kfold",  # k folds of speakers (RAVDESS: 6 folds of 4 actors)
+    "speaker_kfold",  # k folds of speakers (RAVDESS: 6 folds of 4 actors)
     "speaker_fraction",  # a fraction of the speakers as test (S2: 20 %)
-    "even",  # every corpus split evenly by speaker into train/val/test, then merged (S5)
+    "per_corpus_speaker_fraction",  # speaker_fraction within each corpus, then merged (S5)
 )
+FEATURE_KINDS = ("log_mel", "mfcc", "waveform")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -48,19 +50,21 @@ def base_config() -> ml_collections.ConfigDict:
     data.num_buckets = 4  # padded lengths come from this many length buckets
     data.cache_dir = ""  # optional on-disk cache of decoded, resampled audio
     # Evaluation protocol (one of PROTOCOLS) and its parameters.
-    data.protocol = "fixed"
+    data.protocol = "named_speakers"
     data.val_speakers = ("15",)
     data.test_speakers = ("16",)
-    data.folds = 6  # actor_kfold
-    data.test_fraction = 0.2  # speaker_fraction and even: share of speakers in the test part
-    data.val_fraction = 0.1  # speaker_fraction and even: share of speakers for validation
-    data.run_folds = ()  # loso / actor_kfold: run only these folds; () runs all
+    data.folds = 6  # speaker_kfold
+    # speaker_fraction and per_corpus_speaker_fraction: shares of speakers in test and validation
+    data.test_fraction = 0.2
+    data.val_fraction = 0.1
+    data.run_folds = ()  # loso / speaker_kfold: run only these folds; () runs all
     # Synthetic corpus (data.corpora == ("synthetic",)): size of the corpus made on the fly.
     data.synthetic_speakers = 6
     data.synthetic_per_class = 6
 
     features = config.features = ml_collections.ConfigDict()
-    features.kind = "mspec"  # "mspec" | "mfcc" | "waveform" (raw samples, for the 1D CNN)
+    # "log_mel" | "mfcc" | "waveform" (raw samples, for the 1D CNN)
+    features.kind = "log_mel"
     features.n_fft = 512
     features.win_length = 400
     features.hop_length = 160
@@ -78,13 +82,13 @@ def base_config() -> ml_collections.ConfigDict:
     features.delta_width = 2
     features.delta_delta_width = 2
     features.cmvn = "meanvar"
-    # "none": the frame sequence; "mean_sequence": the time-averaged coefficients read as a
-    # sequence of one feature each (S2 reads 13 averaged MFCCs as 13 steps of 1 feature).
-    features.summary = "none"
-    # S1's sliding windows over the frames of each utterance, made on the device.
-    features.windows = False
-    features.window_frames = 25
-    features.window_shift = 3
+    # Read the time-averaged coefficients as a sequence of one feature each (S2 reads 13
+    # averaged MFCCs as 13 steps of 1 feature); False keeps the frame sequence.
+    features.time_average = False
+    # S1's fixed-length segments of each utterance (S1 calls them windows), cut on the device
+    # and classified one by one; an utterance's prediction averages its segments'. 0 disables.
+    features.segment_frames = 0
+    features.segment_shift = 3
 
     model = config.model = ml_collections.ConfigDict()
     model.name = "lstm"  # any serjax.models.MODEL_NAMES; other fields are its hyper-parameters
@@ -105,10 +109,10 @@ def base_config() -> ml_collections.ConfigDict:
 
     train = config.train = ml_collections.ConfigDict()
     train.epochs = 10
-    train.batch_size = 32  # utterances per step (with windows: all their windows)
+    train.batch_size = 32  # utterances per step (with segments: all their segments)
     train.eval_batch_size = 32
     train.patience = 0  # early stopping on validation UA; 0 disables
-    train.keep_latest = 2
+    train.keep_latest = 2  # resumption checkpoints kept (the newest ones)
     train.distributed = False  # initialise jax.distributed for multi-host runs
 
     # On-device augmentation in training (never in evaluation); every probability 0 is off.
@@ -136,14 +140,69 @@ def base_config() -> ml_collections.ConfigDict:
     return config
 
 
+# Names earlier versions used: field -> its new name, and renamed values per field.
+RENAMED_FIELDS = {
+    "features.windows": "features.segment_frames",
+    "features.window_frames": "features.segment_frames",
+    "features.window_shift": "features.segment_shift",
+    "features.summary": "features.time_average",
+    "model.summary": "model.pooling",
+    "model.time_summary": "model.time_pooling",
+}
+RENAMED_VALUES = {
+    "data.protocol": {
+        "fixed": "named_speakers",
+        "actor_kfold": "speaker_kfold",
+        "even": "per_corpus_speaker_fraction",
+    },
+    "features.kind": {"mspec": "log_mel"},
+}
+
+
+def upgrade(saved: dict) -> dict:
+    """A config dict saved by an earlier version (a checkpoint's or ``config.json``), in
+    today's names; the behaviour it describes is unchanged."""
+    saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    features = saved.get("features", {})
+    if "windows" in features:
+        on = bool(features.pop("windows"))
+        frames = features.pop("window_frames", 25)
+        features["segment_frames"] = int(frames) if on else 0
+        features["segment_shift"] = int(features.pop("window_shift", 3))
+    if "summary" in features:
+        features["time_average"] = features.pop("summary") == "mean_sequence"
+    model = saved.get("model", {})
+    for old in ("summary", "time_summary"):
+        if old in model:
+            model[old.replace("summary", "pooling")] = model.pop(old)
+    for dotted, renames in RENAMED_VALUES.items():
+        section, field = dotted.split(".")
+        node = saved.get(section, {})
+        if node.get(field) in renames:
+            node[field] = renames[node[field]]
+    return saved
+
+
+def _check_renamed(config: ml_collections.ConfigDict) -> None:
+    for old, new in RENAMED_FIELDS.items():
+        section, field = old.split(".")
+        if field in config[section]:
+            raise ValueError(f"{old} was renamed: use {new} (see serjax/config_lib.py)")
+    for dotted, renames in RENAMED_VALUES.items():
+        value = _get(config, dotted)
+        if value in renames:
+            raise ValueError(f"{dotted}={value!r} was renamed: use {dotted}={renames[value]!r}")
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ValueError naming the field for a value no run can use."""
-    _one_of("data.protocol", config.data.protocol, PROTOCOLS)
-    _one_of("optim.optimizer", config.optim.optimizer, OPTIMIZERS)
-    _one_of("optim.schedule", config.optim.schedule, SCHEDULES)
-    _one_of("features.kind", config.features.kind, ("mspec", "mfcc", "waveform"))
-    _one_of("features.summary", config.features.summary, ("none", "mean_sequence"))
-    _one_of("data.gender", config.data.gender, ("", "female", "male"))
+    """Raises ValueError naming the field for a value no run can use, and for a name an
+    earlier version used (naming the new one)."""
+    _check_renamed(config)
+    one_of("data.protocol", config.data.protocol, PROTOCOLS)
+    one_of("optim.optimizer", config.optim.optimizer, OPTIMIZERS)
+    one_of("optim.schedule", config.optim.schedule, SCHEDULES)
+    one_of("features.kind", config.features.kind, FEATURE_KINDS)
+    one_of("data.gender", config.data.gender, ("", "female", "male"))
     if not config.data.corpora:
         raise ValueError("data.corpora is empty: name at least one corpus")
     for name in ("train.epochs", "train.batch_size", "train.eval_batch_size"):
@@ -151,12 +210,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ValueError(f"{name} must be positive, got {_get(config, name)}")
     if config.optim.learning_rate <= 0:
         raise ValueError(f"optim.learning_rate must be positive, got {config.optim.learning_rate}")
-    if config.features.windows and (
-        config.features.window_frames <= 0 or config.features.window_shift <= 0
+    if config.train.keep_latest < 1:
+        raise ValueError(f"train.keep_latest must be at least 1, got {config.train.keep_latest}")
+    if config.features.segment_frames < 0 or (
+        config.features.segment_frames and config.features.segment_shift <= 0
     ):
-        raise ValueError("features.window_frames and features.window_shift must be positive")
-    if config.features.windows and config.features.summary != "none":
-        raise ValueError("features.windows needs features.summary='none'")
+        raise ValueError(
+            "features.segment_frames must be >= 0 (0: no segments) and features.segment_shift "
+            "positive"
+        )
+    if config.features.segment_frames and config.features.time_average:
+        raise ValueError("features.segment_frames needs features.time_average=False")
     aug = AugmentConfig.from_config(config.augment)  # validates every augment.* field
     if config.features.kind == "waveform" and aug.spectral_transforms:
         raise ValueError(
@@ -170,11 +234,6 @@ def _get(config: ml_collections.ConfigDict, dotted: str):
     for part in dotted.split("."):
         node = node[part]
     return node
-
-
-def _one_of(field: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{field}={value!r} is not valid; choose one of {', '.join(allowed)}")
 
 
 def load_config_file(path: str | Path, arg: str | None = None) -> ml_collections.ConfigDict:

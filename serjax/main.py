@@ -1,6 +1,6 @@
 """The training job: ``python -m serjax.main --config=configs/emodb_lstm.py --workdir=runs/x``.
 
-Flags only; the work is :func:`serjax.train.train_and_evaluate`. Any config field can be
+Flags only; the work is :func:`serjax.experiments.train_and_evaluate`. Any config field can be
 overridden on the command line, e.g. ``--config.train.epochs=20``; a config file that takes an
 argument is given as ``--config=configs/file.py:arg``.
 """
@@ -14,7 +14,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from serjax import data, train
+from serjax import data, experiments, train
 from serjax.checkpointing import CheckpointError
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
         jax.distributed.initialize()
     logging.get_absl_handler().addFilter(_quiet_libraries)
     try:
-        train.train_and_evaluate(config, _WORKDIR.value)
+        experiments.train_and_evaluate(config, _WORKDIR.value)
     except (
         ValueError,
         FileNotFoundError,

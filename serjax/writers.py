@@ -1,110 +1,32 @@
-"""Run outputs: TensorBoard summaries, confusion-matrix plots, and atomically written files.
+"""Run outputs: TensorBoard summaries and confusion-matrix plots.
 
 This is the only module that imports tensorboardX. Figures are drawn with matplotlib's
 object-oriented API on an Agg canvas, never through ``pyplot``: no global figure registry to
-leak, no dependence on the user's configured backend, and safe from any thread.
-
-Every file written here goes to a temporary name in the destination folder first and is then
-``os.replace``-d over the final name, so a reader (or a crash) never sees a half-written file.
+leak, no dependence on the user's configured backend, and safe from any thread. Plots are saved
+atomically (:func:`serjax.files.atomic_open`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
-import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from serjax.files import atomic_open
+
 __all__ = [
     "MetricWriter",
     "figure_to_rgb",
     "plot_confusion_matrix",
-    "to_jsonable",
-    "write_bytes_atomic",
-    "write_json_atomic",
-    "write_text_atomic",
 ]
 
 HParamValue = bool | int | float | str
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic files
-
-
-@contextlib.contextmanager
-def _atomic_open(path: str | Path, mode: str) -> Iterator[IO[Any]]:
-    """Opens a temporary sibling of ``path``; on clean exit it replaces ``path``.
-
-    The temporary file sits in the same folder so that ``os.replace`` is a rename within one
-    file system, which POSIX and Windows both perform atomically. It is created with mode 0o666
-    so the final file gets the usual umask-derived permissions rather than mkstemp's 0o600.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            # Without fsync a power loss after the rename can leave an empty file behind it.
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Writes ``text`` (UTF-8) to ``path`` atomically, creating parent folders. Returns path."""
-    with _atomic_open(path, "w") as f:
-        f.write(text)
-    return Path(path)
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Writes ``data`` to ``path`` atomically, creating parent folders. Returns path."""
-    with _atomic_open(path, "wb") as f:
-        f.write(data)
-    return Path(path)
-
-
-def to_jsonable(obj: Any) -> Any:
-    """``json.dumps`` ``default=`` hook for the types runs produce.
-
-    NumPy/JAX scalars become Python numbers, arrays become nested lists, paths become strings,
-    sets and tuples become lists.
-    """
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=str)
-    if hasattr(obj, "__array__"):  # np.ndarray, jax.Array
-        return np.asarray(obj).tolist()
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def write_json_atomic(path: str | Path, obj: Any, *, indent: int = 2) -> Path:
-    """Writes ``obj`` as JSON to ``path`` atomically (see ``to_jsonable`` for extra types).
-
-    The text is produced before the file is opened, so an unserialisable object leaves any
-    existing file untouched.
-    """
-    text = json.dumps(obj, indent=indent, default=to_jsonable) + "\n"
-    return write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,7 +60,7 @@ def plot_confusion_matrix(
     fig = _confusion_figure(cm, class_names, normalize=normalize, title=title, dpi=dpi)
     if path is None:
         return fig
-    with _atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=dpi)
     return Path(path)
 

@@ -6,8 +6,8 @@ model, and each example of the batch draws its own parameters from the step's ke
     waveforms [B, T] ── gain ── noise (white or pink, at an SNR) ── speed (resampling; lengths
     change) ── dsp.power_stage ──► power [B, F, n_freq] ── pitch shift (frequency-axis warp) ──
     time stretch (frame-axis resampling; valid frames change) ── dsp.features_from_power with a
-    VTLP-warped filterbank ──► [B, F, D] ── SpecAugment time and frequency masks ── summary ──►
-    model input [B, S, D]
+    VTLP-warped filterbank ──► [B, F, D] ── SpecAugment time and frequency masks ── time
+    average ──► model input [B, S, D]
 
 Shapes never change, so the train step compiles once per length bucket: an example made longer
 (slowed down or stretched) is cut at the batch's padded length. Each transform touches only the
@@ -30,75 +30,42 @@ Modules: ``config`` (:class:`AugmentConfig`), ``waveform`` (gain, noise, speed),
 step, each transform's random draws, mixup) and ``offline`` (S2's copies).
 """
 
-from serjax.augment.config import NOISE_COLORS, AugmentConfig
-from serjax.augment.offline import (
-    OFFLINE_HOP,
-    OFFLINE_N_FFT,
-    expand_offline,
-    noisy_waveform,
-    offline_copies,
-    shift_waveform,
-    stretch_waveform,
-)
-from serjax.augment.pipeline import (
-    MixupPairing,
-    augment_features,
-    augment_power,
-    augment_waveforms,
-    augmented_inputs,
-    mixup,
-    mixup_targets,
-    training_inputs,
-)
-from serjax.augment.spectral import (
-    VTLP_BOUNDARY,
-    mask_features,
-    mask_time,
-    random_spans,
-    shift_pitch,
-    stretch_time,
-    vtlp_filterbank,
-    vtlp_warp,
-)
-from serjax.augment.waveform import (
-    SPEED_OVERSAMPLE,
-    SPEED_TAPS,
-    add_noise,
-    apply_gain,
-    change_speed,
-    read_positions,
-)
+from serjax._lazy import lazy_exports
 
-__all__ = [
-    "NOISE_COLORS",
-    "OFFLINE_HOP",
-    "OFFLINE_N_FFT",
-    "SPEED_OVERSAMPLE",
-    "SPEED_TAPS",
-    "VTLP_BOUNDARY",
-    "AugmentConfig",
-    "MixupPairing",
-    "add_noise",
-    "apply_gain",
-    "augment_features",
-    "augment_power",
-    "augment_waveforms",
-    "augmented_inputs",
-    "change_speed",
-    "expand_offline",
-    "mask_features",
-    "mask_time",
-    "mixup",
-    "mixup_targets",
-    "noisy_waveform",
-    "offline_copies",
-    "random_spans",
-    "read_positions",
-    "shift_pitch",
-    "shift_waveform",
-    "stretch_time",
-    "stretch_waveform",
-    "training_inputs",
-    "vtlp_filterbank",
-    "vtlp_warp",
-]
+# Public name -> the module that defines it; loaded on first use, so that importing the
+# config (as serjax.config_lib does) loads no JAX.
+_EXPORTS = {
+    "AugmentConfig": "serjax.augment.config",
+    "NOISE_COLORS": "serjax.augment.config",
+    "OFFLINE_HOP": "serjax.augment.offline",
+    "OFFLINE_N_FFT": "serjax.augment.offline",
+    "expand_offline": "serjax.augment.offline",
+    "noisy_waveform": "serjax.augment.offline",
+    "offline_copies": "serjax.augment.offline",
+    "shift_waveform": "serjax.augment.offline",
+    "stretch_waveform": "serjax.augment.offline",
+    "MixupPairing": "serjax.augment.pipeline",
+    "augment_features": "serjax.augment.pipeline",
+    "augment_power": "serjax.augment.pipeline",
+    "augment_waveforms": "serjax.augment.pipeline",
+    "augmented_inputs": "serjax.augment.pipeline",
+    "mixup": "serjax.augment.pipeline",
+    "mixup_targets": "serjax.augment.pipeline",
+    "training_inputs": "serjax.augment.pipeline",
+    "VTLP_BOUNDARY": "serjax.augment.spectral",
+    "mask_features": "serjax.augment.spectral",
+    "mask_time": "serjax.augment.spectral",
+    "random_spans": "serjax.augment.spectral",
+    "shift_pitch": "serjax.augment.spectral",
+    "stretch_time": "serjax.augment.spectral",
+    "vtlp_filterbank": "serjax.augment.spectral",
+    "vtlp_warp": "serjax.augment.spectral",
+    "SPEED_OVERSAMPLE": "serjax.augment.waveform",
+    "SPEED_TAPS": "serjax.augment.waveform",
+    "add_noise": "serjax.augment.waveform",
+    "apply_gain": "serjax.augment.waveform",
+    "change_speed": "serjax.augment.waveform",
+    "read_positions": "serjax.augment.waveform",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -22,7 +22,7 @@ from serjax.augment.spectral import (
     vtlp_filterbank,
 )
 from serjax.augment.waveform import add_noise, apply_gain, change_speed
-from serjax.features import FeatureSpec, model_inputs, summarize
+from serjax.features import FeatureSpec, model_inputs, time_average
 
 
 def _keys(key: jax.Array) -> dict[str, jax.Array]:
@@ -190,7 +190,7 @@ def augmented_inputs(
     else:
         feats, n_frames = dsp.features(x, lengths, config)
     feats = augment_features(key, feats, n_frames, config, aug)
-    return summarize(feats, n_frames, spec)
+    return time_average(feats, n_frames, spec)
 
 
 # ---------------------------------------------------------------------------------------------

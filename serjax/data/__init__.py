@@ -6,14 +6,14 @@ A typical pipeline::
     utts = select_labels(load_corpus("emodb", root), classes)
     split = emodb_s1_split(utts)
     cache = AudioCache()
-    train, waves = cache.load_many(split.train, 16000)
+    train, waves = cache.load_many(split.train, Preprocessing(sample_rate=16000))
     for batch in iterate_batches(waves, encode_labels(train, classes), batch_size=32,
                                  buckets=default_buckets([len(w) for w in waves]),
                                  shuffle=True, seed=config.seed, epoch=epoch):
         ...
 """
 
-from serjax.data.audio import AudioCache, AudioError, decode, load_audio, trim_bounds
+from serjax.data.audio import AudioCache, AudioError, decode, trim_bounds
 from serjax.data.batching import (
     Batch,
     bucket_length,
@@ -24,7 +24,6 @@ from serjax.data.batching import (
 )
 from serjax.data.corpora import (
     CORPORA,
-    Utterance,
     audio_files,
     corpus_dir,
     load_corpus,
@@ -39,18 +38,20 @@ from serjax.data.labels import (
     encode_labels,
     select_labels,
 )
+from serjax.data.preprocess import Preprocessing, load_audio
 from serjax.data.splits import (
     Split,
-    actor_kfold,
     emodb_s1_split,
-    even_split,
     filter_speakers,
     loso_folds,
     merge_splits,
+    per_corpus_speaker_fraction_split,
     ravdess_s3_split,
     speaker_fraction_split,
+    speaker_kfold,
     speaker_split,
 )
+from serjax.data.utterance import Utterance
 
 __all__ = [
     "CANONICAL_EMOTIONS",
@@ -61,9 +62,10 @@ __all__ = [
     "AudioError",
     "Batch",
     "DownloadError",
+    "Preprocessing",
     "Split",
     "Utterance",
-    "actor_kfold",
+    "speaker_kfold",
     "audio_files",
     "bucket_length",
     "class_weights",
@@ -72,7 +74,7 @@ __all__ = [
     "default_buckets",
     "download_corpus",
     "emodb_s1_split",
-    "even_split",
+    "per_corpus_speaker_fraction_split",
     "encode_labels",
     "ensure_corpus",
     "filter_speakers",

@@ -1,12 +1,13 @@
 """Audio I/O: decode any file soundfile reads, down-mix, resample with soxr, and cache.
 
-Processing order, for every file: decode (the format is read from the content, so an AIFF file
-named ``.wav`` works) → down-mix to mono by averaging the channels → reject empty, non-finite or
-silent audio → resample to the requested rate with soxr → optional silence trimming → optional
-peak normalisation → optional cut/zero-pad to a fixed duration.
+Decoding, for every file and every array: decode (the format is read from the content, so an
+AIFF file named ``.wav`` works) → down-mix to mono by averaging the channels → reject empty,
+non-finite or silent audio → resample to the requested rate with soxr. What follows (silence
+trimming, peak normalisation, fixed and maximum duration) is
+:class:`serjax.data.preprocess.Preprocessing`, the one object training and inference share.
 
 ``AudioCache`` keeps the decoded, resampled audio (the expensive part) in memory and, when given
-a folder, on disk; the cheap optional steps are applied on every load, so one cache serves
+a folder, on disk; the cheap steps after it are applied on every load, so one cache serves
 every preprocessing choice.
 """
 
@@ -16,17 +17,20 @@ import collections
 import hashlib
 import os
 import pathlib
-import tempfile
 import time
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import soundfile as sf
 import soxr
 from absl import logging
 
-from serjax.data.corpora import Utterance
+from serjax.data.utterance import Utterance
+from serjax.files import atomic_open
+
+if TYPE_CHECKING:
+    from serjax.data.preprocess import Preprocessing
 
 # Below -80 dBFS peak a file holds no usable speech (16-bit quantisation noise is -90 dBFS).
 SILENCE_PEAK = 10.0 ** (-80.0 / 20.0)
@@ -83,16 +87,57 @@ def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VH
         data, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         raise AudioError(path, f"cannot decode ({e})") from e
-    if data.shape[0] == 0:
-        raise AudioError(path, "no audio samples")
-    mono = data.mean(axis=1, dtype=np.float32)
-    if not np.isfinite(mono).all():
-        raise AudioError(path, "non-finite samples")
-    if np.abs(mono).max() < SILENCE_PEAK:
-        raise AudioError(path, "silent (peak below -80 dBFS)")
-    if file_rate != sample_rate:
-        mono = soxr.resample(mono, file_rate, sample_rate, quality=quality)
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    return to_rate(
+        check_usable(data.mean(axis=1, dtype=np.float32), path),
+        file_rate,
+        sample_rate,
+        quality=quality,
+    )
+
+
+def as_mono_float32(samples: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
+    """float32 mono ``[T]`` of ``[T]`` or ``[T, C]`` samples (soundfile's layout).
+
+    Integer PCM is scaled to [-1, 1) as soundfile scales it (unsigned 8-bit is centred first);
+    channels are averaged.
+
+    Raises:
+      ValueError: not 1-D or ``[T, C]`` with at most 64 channels (the message names ``name``).
+    """
+    x = np.asarray(samples)
+    if np.issubdtype(x.dtype, np.integer):
+        half = float(2 ** (8 * x.dtype.itemsize - 1))
+        offset = half if np.issubdtype(x.dtype, np.unsignedinteger) else 0.0  # 8-bit WAV
+        x = ((x - offset) / half).astype(np.float32)
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2 and x.shape[1] <= 64:
+        return x.mean(axis=1, dtype=np.float32)
+    if x.ndim != 1:
+        raise ValueError(f"{name} has shape {x.shape}; expected [samples] or [samples, channels]")
+    return x
+
+
+def check_usable(x: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
+    """``x`` itself when it holds usable audio.
+
+    Raises:
+      AudioError: empty, non-finite or silent (peak below -80 dBFS), naming ``name``.
+    """
+    if x.shape[0] == 0:
+        raise AudioError(name, "no audio samples")
+    if not np.isfinite(x).all():
+        raise AudioError(name, "non-finite samples")
+    if np.abs(x).max() < SILENCE_PEAK:
+        raise AudioError(name, "silent (peak below -80 dBFS)")
+    return x
+
+
+def to_rate(x: np.ndarray, rate: int, sample_rate: int, *, quality: str = "VHQ") -> np.ndarray:
+    """float32 ``x`` resampled from ``rate`` to ``sample_rate`` Hz with soxr (a copy-free
+    no-op when they are equal)."""
+    if int(rate) != sample_rate:
+        x = soxr.resample(x, int(rate), sample_rate, quality=quality)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def trim_bounds(
@@ -119,64 +164,6 @@ def trim_bounds(
     if speech.size == 0:
         return 0, 0
     return int(speech[0] * hop_length), min(x.shape[0], int((speech[-1] + 1) * hop_length))
-
-
-def postprocess(
-    x: np.ndarray,
-    sample_rate: int,
-    *,
-    peak_normalize: bool = False,
-    trim_silence: bool = False,
-    trim_top_db: float = 60.0,
-    fixed_seconds: float | None = None,
-) -> np.ndarray:
-    """The optional steps after decoding; returns ``x`` itself when none applies.
-
-    Args:
-      x: float32 ``[T]``.
-      sample_rate: the rate of ``x``, in Hz.
-      peak_normalize: scale so that the largest absolute sample is 1.
-      trim_silence: cut leading and trailing silence (see ``trim_bounds``).
-      trim_top_db: the silence threshold, in dB below the loudest frame.
-      fixed_seconds: cut (keeping the start) or zero-pad (at the end) to this duration.
-    """
-    if trim_silence:
-        start, end = trim_bounds(x, top_db=trim_top_db)
-        x = x[start:end]
-    if peak_normalize:
-        peak = np.abs(x).max(initial=0.0)
-        if peak > 0:
-            x = (x / peak).astype(np.float32)
-    if fixed_seconds is not None:
-        if fixed_seconds <= 0:
-            raise ValueError(f"fixed_seconds must be positive, got {fixed_seconds}")
-        n = round(fixed_seconds * sample_rate)
-        x = x[:n] if x.shape[0] >= n else np.pad(x, (0, n - x.shape[0]))
-    return x
-
-
-def load_audio(
-    path: str | os.PathLike[str],
-    sample_rate: int,
-    *,
-    peak_normalize: bool = False,
-    trim_silence: bool = False,
-    trim_top_db: float = 60.0,
-    fixed_seconds: float | None = None,
-) -> np.ndarray:
-    """One file as float32 ``[T]`` mono at ``sample_rate``; see ``decode`` and ``postprocess``.
-
-    Raises:
-      AudioError: the file cannot be used (the exception names it and says why).
-    """
-    return postprocess(
-        decode(path, sample_rate),
-        sample_rate,
-        peak_normalize=peak_normalize,
-        trim_silence=trim_silence,
-        trim_top_db=trim_top_db,
-        fixed_seconds=fixed_seconds,
-    )
 
 
 class AudioCache:
@@ -236,15 +223,8 @@ class AudioCache:
     def _write_disk(self, key: str, x: np.ndarray) -> None:
         if self.cache_dir is None:
             return
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=self.cache_dir)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, x, allow_pickle=False)
-            os.replace(tmp, self.cache_dir / f"{key}.npy")
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_open(self.cache_dir / f"{key}.npy", "wb") as f:
+            np.save(f, x, allow_pickle=False)
 
     def decoded(self, item: Utterance | str | os.PathLike[str], sample_rate: int) -> np.ndarray:
         """``decode(path, sample_rate)`` through the cache (read-only result)."""
@@ -266,37 +246,10 @@ class AudioCache:
         self._memory[key] = x
         return x
 
-    def load(
-        self,
-        item: Utterance | str | os.PathLike[str],
-        sample_rate: int,
-        *,
-        peak_normalize: bool = False,
-        trim_silence: bool = False,
-        trim_top_db: float = 60.0,
-        fixed_seconds: float | None = None,
-    ) -> np.ndarray:
-        """``load_audio`` through the cache; raises ``AudioError`` like it."""
-        return postprocess(
-            self.decoded(item, sample_rate),
-            sample_rate,
-            peak_normalize=peak_normalize,
-            trim_silence=trim_silence,
-            trim_top_db=trim_top_db,
-            fixed_seconds=fixed_seconds,
-        )
-
     def load_many(
-        self,
-        items: Sequence[T],
-        sample_rate: int,
-        *,
-        peak_normalize: bool = False,
-        trim_silence: bool = False,
-        trim_top_db: float = 60.0,
-        fixed_seconds: float | None = None,
+        self, items: Sequence[T], preprocessing: Preprocessing
     ) -> tuple[list[T], list[np.ndarray]]:
-        """Loads every item, skipping unusable files.
+        """Loads and preprocesses every item, skipping unusable files.
 
         Each skipped file gets one warning naming it and the reason; the total is logged at the
         end.
@@ -315,14 +268,7 @@ class AudioCache:
         start = time.monotonic()
         for i, item in enumerate(items):
             try:
-                x = self.load(
-                    item,
-                    sample_rate,
-                    peak_normalize=peak_normalize,
-                    trim_silence=trim_silence,
-                    trim_top_db=trim_top_db,
-                    fixed_seconds=fixed_seconds,
-                )
+                x = preprocessing.load(_as_path(item), self)
             except AudioError as e:
                 logging.warning("Skipping %s: %s.", e.path, e.reason)
                 reasons[e.reason.split(" (")[0]] += 1
@@ -337,6 +283,7 @@ class AudioCache:
             raise ValueError(
                 f"None of the {len(items)} audio files could be used; first: {first_error}"
             )
+        sample_rate = preprocessing.sample_rate
         seconds = sum(w.shape[0] for w in waves) / sample_rate
         skipped = sum(reasons.values())
         detail = "".join(f", {reason}: {n}" for reason, n in sorted(reasons.items()))

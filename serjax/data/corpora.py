@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from absl import logging
 
 from serjax.data.labels import CORPUS_LABEL_CODES
+from serjax.data.utterance import Utterance
 
 CORPORA: tuple[str, ...] = ("emodb", "ravdess", "tess", "savee", "cremad")
 
@@ -66,34 +67,6 @@ TESS_SPEAKERS = ("OAF", "YAF")
 TESS_SPEAKER_ALIASES: Mapping[str, str] = {"OA": "OAF", "YA": "YAF"}
 
 SAVEE_SPEAKERS = ("DC", "JE", "JK", "KL")
-
-
-@dataclasses.dataclass(frozen=True)
-class Utterance:
-    """One audio file of a corpus.
-
-    Attributes:
-      path: the audio file.
-      corpus: one of ``CORPORA``.
-      speaker: the speaker's id as written in the corpus (``"03"``, ``"12"``, ``"OAF"``).
-      label: a canonical emotion name (see ``serjax.data.labels``).
-      gender: ``"male"``, ``"female"`` or None when the corpus does not say.
-      extra: string fields of the name: always ``"id"`` (unique within the corpus) and
-        ``"code"`` (the corpus's own emotion code), plus per-corpus fields such as RAVDESS's
-        ``"intensity"`` or CREMA-D's ``"level"``. Treat as read-only.
-    """
-
-    path: pathlib.Path
-    corpus: str
-    speaker: str
-    label: str
-    gender: str | None = None
-    extra: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
-
-    @property
-    def speaker_id(self) -> str:
-        """``corpus:speaker``: unique across corpora (RAVDESS and Emo-DB both have a "03")."""
-        return f"{self.corpus}:{self.speaker}"
 
 
 @dataclasses.dataclass(frozen=True)

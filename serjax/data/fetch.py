@@ -25,7 +25,6 @@ import pathlib
 import shutil
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -41,6 +40,7 @@ from serjax.data.corpora import (
     scan_corpus,
 )
 from serjax.data.emodb_sha256 import EMODB_SHA256SUMS
+from serjax.progress import StatusLine
 
 _CHUNK = 1 << 20
 
@@ -136,20 +136,17 @@ class _Progress:
 
     def __init__(self, label: str, total: int | None, stream: TextIO):
         self.label, self.total, self.stream = label, total, stream
-        self.tty = stream.isatty()
-        self.last_time = 0.0
+        self.line = StatusLine(stream, min_interval=0.2)
         self.last_decile = -1
 
     def update(self, done: int, final: bool = False) -> None:
         mb = f"{done / 1e6:.1f} MB"
         if self.total:
             mb += f" of {self.total / 1e6:.1f} MB ({100 * done / self.total:.0f} %)"
-        if self.tty:
-            now = time.monotonic()
-            if final or now - self.last_time > 0.2:
-                self.last_time = now
-                self.stream.write(f"\r{self.label}: {mb}" + ("\n" if final else ""))
-                self.stream.flush()
+        if self.line.enabled:
+            self.line.show(f"{self.label}: {mb}", force=final)
+            if final:
+                self.line.finish()
         else:
             decile = 10 * done // self.total if self.total else (10 if final else -1)
             if decile > self.last_decile:

@@ -29,13 +29,11 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import logging
 
-if TYPE_CHECKING:
-    from serjax.data.corpora import Utterance
+from serjax.data.utterance import Utterance
 
 CANONICAL_EMOTIONS: tuple[str, ...] = (
     "anger",

@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Sequence
 import numpy as np
 from absl import logging
 
-from serjax.data.corpora import Utterance
+from serjax.data.utterance import Utterance
 
 PARTS = ("train", "val", "test")
 GENDERS = ("female", "male")
@@ -184,7 +184,7 @@ def loso_folds(
     return folds
 
 
-def actor_kfold(
+def speaker_kfold(
     utts: Sequence[Utterance], *, k: int, seed: int, n_val_speakers: int = 0
 ) -> list[tuple[str, Split]]:
     """k folds by speaker (RAVDESS's actors, or any corpus's speakers).
@@ -263,7 +263,7 @@ def merge_splits(*splits: Split) -> Split:
     return Split(**{part: [u for s in splits for u in getattr(s, part)] for part in PARTS})
 
 
-def even_split(
+def per_corpus_speaker_fraction_split(
     utts: Sequence[Utterance],
     *,
     val_fraction: float = 0.1,

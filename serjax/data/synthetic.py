@@ -28,16 +28,13 @@ the arousal code (``low``/``mid``/``high``).
 from __future__ import annotations
 
 import io
-import os
-import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
 
-if TYPE_CHECKING:
-    from serjax.data.corpora import Utterance
+from serjax.data.utterance import Utterance
+from serjax.files import atomic_open
 
 __all__ = [
     "CORPUS_NAME",
@@ -173,13 +170,8 @@ def _write_if_changed(path: Path, data: bytes) -> None:
     """Writes ``data`` atomically unless ``path`` already holds exactly these bytes."""
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        f.write(data)
 
 
 def make_synthetic_corpus(
@@ -214,8 +206,6 @@ def make_synthetic_corpus(
       and ``extra = {"id": "spk01_anger_003", "code": "low"|"mid"|"high", "index": "003"}``.
     """
     # Imported here so that the signal generator works without the corpus machinery.
-    from serjax.data.corpora import Utterance
-
     if num_speakers < 1 or per_class_per_speaker < 1:
         raise ValueError(
             f"num_speakers and per_class_per_speaker must be >= 1, got {num_speakers} and "

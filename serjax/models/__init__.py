@@ -16,18 +16,18 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
 
 ``rnn`` (S1, vanilla-cell variant)
     Stacked tanh RNN layers ``hidden_sizes=(128, 128)``, dropout ``input_dropout=0.2`` on
-    the frames and ``dropout=0.2`` between the layers; utterance summary ``summary='last'``;
+    the frames and ``dropout=0.2`` between the layers; utterance pooling ``pooling='last'``;
     head ``head_sizes=()`` -> Dense K.
 
 ``lstm`` (S1; S2 and S3 by overrides, below)
     Stacked LSTM layers ``hidden_sizes=(128, 128)``, dropout ``input_dropout=0.2`` on the
-    frames and ``dropout=0.2`` between the layers; utterance summary ``summary='last'``;
+    frames and ``dropout=0.2`` between the layers; utterance pooling ``pooling='last'``;
     head ``head_sizes=()`` -> Dense K.
 
 ``bilstm`` (S1, bidirectional variant)
     Stacked BiLSTM layers ``hidden_sizes=(64, 64)`` (units per direction; the last output is
     [forward last, backward last]), dropout ``input_dropout=0.2`` on the frames and
-    ``dropout=0.2`` between the layers; utterance summary ``summary='last'``; head
+    ``dropout=0.2`` between the layers; utterance pooling ``pooling='last'``; head
     ``head_sizes=()`` -> Dense K.
 
 ``cnn_lstm_2d`` (S4, Zhao et al.'s 2D CNN-LSTM on the log-mel image)
@@ -35,7 +35,7 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
     ``filters=(64, 64, 128, 128)``, ``kernel_sizes=((3, 3), (3, 3), (3, 3), (3, 3))``,
     ``pool_sizes=((2, 2), (4, 4), (4, 4), (4, 4))``, ``padding='SAME'``,
     ``batch_norm=True``, ``activation='elu'``; LSTM ``hidden_sizes=(256,)``,
-    ``bidirectional=False``, utterance summary ``summary='last'``; head ``head_sizes=()`` ->
+    ``bidirectional=False``, pooling over time ``pooling='last'``; head ``head_sizes=()`` ->
     Dense K.
 
 ``cnn_lstm_2d_td`` (S4, time-distributed 2D CNN-BiLSTM)
@@ -44,7 +44,7 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
     ``kernel_sizes=((2, 2), (2, 2), (1, 2), (1, 2))``,
     ``pool_sizes=((2, 2), (1, 2), (1, 2), (1, 2))``, ``padding='VALID'``,
     ``batch_norm=True``, ``activation='elu'``; over the chunks LSTM ``hidden_sizes=(32,)``,
-    ``bidirectional=True``, utterance summary ``summary='last'``; head ``head_sizes=()`` ->
+    ``bidirectional=True``, pooling over time ``pooling='last'``; head ``head_sizes=()`` ->
     Dense K. The defaults are read off the report's printed model summary (372,423
     parameters, batch statistics included, on 128 mel bands and 7 classes).
 
@@ -52,16 +52,16 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
     1D blocks [conv -> batch norm -> activation -> max pool] with
     ``filters=(64, 64, 128, 128)``, ``kernel_sizes=(3, 3, 3, 3)``,
     ``pool_sizes=(4, 4, 4, 4)``, ``padding='SAME'``, ``batch_norm=True``,
-    ``activation='elu'``; LSTM ``hidden_sizes=(256,)``, ``bidirectional=False``, utterance
-    summary ``summary='last'``; head ``head_sizes=()`` -> Dense K.
+    ``activation='elu'``; LSTM ``hidden_sizes=(256,)``, ``bidirectional=False``, pooling
+    over time ``pooling='last'``; head ``head_sizes=()`` -> Dense K.
 
 ``crnn`` (S5, CRNN)
     2D blocks [conv -> batch norm -> activation -> dropout -> max pool] with
     ``filters=(32, 64)``, ``kernel_sizes=((3, 3), (3, 3))``,
     ``pool_sizes=((2, 2), (2, 2))``, ``padding='SAME'``, ``batch_norm=True``,
     ``activation='relu'``, ``conv_dropout=0.3``; LSTM layers ``hidden_sizes=(128, 64)``,
-    ``bidirectional=True``, with ``dropout=0.3`` between them; utterance summary
-    ``summary='attention'`` (``attention_size=128`` units); head ``head_sizes=(64,)`` (ReLU)
+    ``bidirectional=True``, with ``dropout=0.3`` between them; pooling over time
+    ``pooling='attention'`` (``attention_size=128`` units); head ``head_sizes=(64,)`` (ReLU)
     with ``head_dropout=0.3`` -> Dense K.
 
 ``cnn`` (S3, CNN on MFCC maps)
@@ -69,12 +69,12 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
     ``kernel_sizes=((3, 10), (3, 3), (3, 3))``, ``pool_sizes=((2, 2), (2, 2), (2, 2))``,
     ``padding='VALID'``, ``activation='leaky_relu'``, ``batch_norm=False``,
     ``conv_dropout=0.5``; the map of ``num_frames=160`` frames flattened
-    (``time_summary='flatten'``); head ``head_sizes=()`` -> Dense K.
+    (``time_pooling='flatten'``); head ``head_sizes=()`` -> Dense K.
 
 :func:`hparam_defaults` lists each model's hyper-parameters. The recurrent stacks take
 ``hidden_sizes``, ``input_dropout``, ``dropout`` (between recurrent layers),
-``summary`` ("last" | "mean" | "attention"), ``attention_size``, ``output_dropout`` (on the
-summary), ``head_sizes`` (hidden ReLU layers of the head) and ``head_dropout`` (after each of
+``pooling`` ("last" | "mean" | "attention"), ``attention_size``, ``output_dropout`` (on the
+pooling), ``head_sizes`` (hidden ReLU layers of the head) and ``head_dropout`` (after each of
 them). The reference systems that are not a default:
 
 * S2 final model: ``lstm`` with ``hidden_sizes=(256, 64)``, ``input_dropout=0``,
@@ -91,7 +91,7 @@ them). The reference systems that are not a default:
 Choices the reports leave open, each a hyper-parameter with its default above: S3's "10x3"
 first kernel is read as coefficients x frames, its padding as PyTorch's default and its later
 kernels are not given; ``cnn`` flattens a fixed ``num_frames`` map, so inputs longer than
-that are a ``ValueError`` (``time_summary="mean"`` accepts any length). S5 gives neither
+that are a ``ValueError`` (``time_pooling="mean"`` accepts any length). S5 gives neither
 its pools, nor its padding and activation, nor its attention size; its attention is
 ``v . tanh(W h + b)``. S4's time-distributed CNN (kernels and pools read off the printed
 summary) uses the activation of the blocks of ``cnn_lstm_2d``.

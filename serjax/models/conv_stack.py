@@ -121,19 +121,6 @@ def _fit_pools(
     return tuple(fitted)
 
 
-def check_choice(model: str, name: str, value: str, choices: Sequence[str]) -> None:
-    """A string option is one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{model}: {name}={value!r} is not one of {tuple(choices)}")
-
-
-def check_positive(model: str, **sizes: int) -> None:
-    """Every named size is at least 1."""
-    for name, value in sizes.items():
-        if int(value) < 1:
-            raise ValueError(f"{model}: {name} must be >= 1, got {value}")
-
-
 def build_blocks(
     in_channels: int,
     filters: Sequence[int],

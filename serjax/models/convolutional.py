@@ -22,10 +22,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+import dsp
 from serjax.models.conv_stack import (
     build_blocks,
-    check_choice,
-    check_positive,
     normalize_blocks,
     plan_axis,
 )
@@ -35,7 +34,6 @@ from serjax.models.layers import (
     POOL_KINDS,
     MLPHead,
     check_input,
-    length_mask,
     masked_mean,
     normalize_lengths,
     zero_padding,
@@ -46,12 +44,13 @@ from serjax.models.recurrent import (
     validate_recurrent,
     validate_sizes,
 )
+from serjax.validation import one_of, positive
 
-TIME_SUMMARIES = ("flatten", "mean")
+TIME_POOLINGS = ("flatten", "mean")
 
 
 class ConvRecurrent(RecurrentTail):
-    """Conv blocks -> recurrent stack -> summary -> head (S4's 1D/2D CNN-LSTM, S5's CRNN).
+    """Conv blocks -> recurrent stack -> pooling -> head (S4's 1D/2D CNN-LSTM, S5's CRNN).
 
     ``conv_dims=2``: ``x: [B, T, F]`` is an image ``[B, T, F, 1]``; after the blocks the
     remaining feature axis and the channels are flattened per step: ``[B, T', F' * C]``.
@@ -77,7 +76,7 @@ class ConvRecurrent(RecurrentTail):
         bidirectional: bool,
         hidden_sizes: Sequence[int],
         dropout: float,
-        summary: str,
+        pooling: str,
         attention_size: int,
         output_dropout: float,
         head_sizes: Sequence[int],
@@ -85,10 +84,10 @@ class ConvRecurrent(RecurrentTail):
         name: str = "conv_recurrent",
         rngs: nnx.Rngs,
     ):
-        check_positive(name, num_features=num_features, num_classes=num_classes)
-        check_choice(name, "padding", padding, PADDINGS)
-        check_choice(name, "activation", activation, tuple(ACTIVATIONS))
-        check_choice(name, "pool_kind", pool_kind, POOL_KINDS)
+        positive(name, num_features=num_features, num_classes=num_classes)
+        one_of("padding", padding, PADDINGS, owner=name)
+        one_of("activation", activation, tuple(ACTIVATIONS), owner=name)
+        one_of("pool_kind", pool_kind, POOL_KINDS, owner=name)
         if conv_dims not in (1, 2):
             raise ValueError(f"{name}: conv_dims must be 1 or 2, got {conv_dims}")
         filters, kernels, pools = normalize_blocks(
@@ -97,7 +96,7 @@ class ConvRecurrent(RecurrentTail):
         validate_recurrent(
             name,
             hidden_sizes=hidden_sizes,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             head_sizes=head_sizes,
             dropouts={
@@ -144,7 +143,7 @@ class ConvRecurrent(RecurrentTail):
             bidirectional=bidirectional,
             hidden_sizes=hidden_sizes,
             dropout=dropout,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             output_dropout=output_dropout,
             head_sizes=head_sizes,
@@ -189,7 +188,7 @@ class TimeDistributedConvRecurrent(RecurrentTail):
         bidirectional: bool,
         hidden_sizes: Sequence[int],
         dropout: float,
-        summary: str,
+        pooling: str,
         attention_size: int,
         output_dropout: float,
         head_sizes: Sequence[int],
@@ -197,16 +196,16 @@ class TimeDistributedConvRecurrent(RecurrentTail):
         name: str = "time_distributed",
         rngs: nnx.Rngs,
     ):
-        check_positive(
+        positive(
             name, num_features=num_features, num_classes=num_classes, chunk_frames=chunk_frames
         )
-        check_choice(name, "padding", padding, PADDINGS)
-        check_choice(name, "activation", activation, tuple(ACTIVATIONS))
+        one_of("padding", padding, PADDINGS, owner=name)
+        one_of("activation", activation, tuple(ACTIVATIONS), owner=name)
         filters, kernels, pools = normalize_blocks(name, 2, filters, kernel_sizes, pool_sizes)
         validate_recurrent(
             name,
             hidden_sizes=hidden_sizes,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             head_sizes=head_sizes,
             dropouts={
@@ -260,7 +259,7 @@ class TimeDistributedConvRecurrent(RecurrentTail):
             bidirectional=bidirectional,
             hidden_sizes=hidden_sizes,
             dropout=dropout,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             output_dropout=output_dropout,
             head_sizes=head_sizes,
@@ -279,7 +278,7 @@ class TimeDistributedConvRecurrent(RecurrentTail):
         chunk_lengths = -(-lengths // self.chunk_frames)
         # Inside a valid chunk every frame counts (the zeros of a partial chunk included);
         # an all-padding chunk has length 0, so it stays out of the batch statistics.
-        row_lengths = jnp.where(length_mask(chunk_lengths, n), self.chunk_frames, 0).reshape(-1)
+        row_lengths = jnp.where(dsp.frame_mask(chunk_lengths, n), self.chunk_frames, 0).reshape(-1)
         for block in self.blocks:
             chunks, row_lengths = block(chunks, row_lengths)
         return self.classify(chunks.reshape(b, n, -1), chunk_lengths)
@@ -289,7 +288,7 @@ class ConvClassifier(nnx.Module):
     """2D CNN on a feature map, then a dense head (S3's CNN on MFCC maps).
 
     Blocks: conv -> [BN] -> pool -> act -> dropout (pooling before the activation, as S3
-    describes). ``time_summary="flatten"`` flattens the whole ``[T', F', C]`` map of a
+    describes). ``time_pooling="flatten"`` flattens the whole ``[T', F', C]`` map of a
     ``num_frames``-frame input (shorter inputs are zero-padded up to it, as S3 pads every
     map to the longest file; positions past an utterance's valid length are zero in the
     flattened vector); ``"mean"`` averages the valid steps instead and accepts any length.
@@ -308,18 +307,18 @@ class ConvClassifier(nnx.Module):
         batch_norm: bool,
         conv_dropout: float,
         pool_kind: str,
-        time_summary: str,
+        time_pooling: str,
         num_frames: int,
         head_sizes: Sequence[int],
         head_dropout: float,
         name: str = "cnn",
         rngs: nnx.Rngs,
     ):
-        check_positive(name, num_features=num_features, num_classes=num_classes)
-        check_choice(name, "padding", padding, PADDINGS)
-        check_choice(name, "activation", activation, tuple(ACTIVATIONS))
-        check_choice(name, "pool_kind", pool_kind, POOL_KINDS)
-        check_choice(name, "time_summary", time_summary, TIME_SUMMARIES)
+        positive(name, num_features=num_features, num_classes=num_classes)
+        one_of("padding", padding, PADDINGS, owner=name)
+        one_of("activation", activation, tuple(ACTIVATIONS), owner=name)
+        one_of("pool_kind", pool_kind, POOL_KINDS, owner=name)
+        one_of("time_pooling", time_pooling, TIME_POOLINGS, owner=name)
         filters, kernels, pools = normalize_blocks(name, 2, filters, kernel_sizes, pool_sizes)
         validate_sizes(name, "head_sizes", head_sizes)
         validate_dropouts(name, {"conv_dropout": conv_dropout, "head_dropout": head_dropout})
@@ -335,8 +334,8 @@ class ConvClassifier(nnx.Module):
             axis=1,
         )
         step_features = bands * filters[-1]
-        if time_summary == "flatten":
-            check_positive(name, num_frames=num_frames)
+        if time_pooling == "flatten":
+            positive(name, num_frames=num_frames)
             steps = plan_axis(
                 name,
                 "frame(s)",
@@ -354,7 +353,7 @@ class ConvClassifier(nnx.Module):
         self.model_name = name
         self.num_features = num_features
         self.num_frames = num_frames
-        self.time_summary = time_summary
+        self.time_pooling = time_pooling
         self.blocks = build_blocks(
             1,
             filters,
@@ -373,23 +372,23 @@ class ConvClassifier(nnx.Module):
     def __call__(self, x: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
         """``x: [B, T, F]``, ``lengths: [B]`` valid frames -> logits ``[B, num_classes]``.
 
-        With ``time_summary="flatten"``, ``T`` must be at most ``num_frames``.
+        With ``time_pooling="flatten"``, ``T`` must be at most ``num_frames``.
         """
         check_input(x, self.num_features, self.model_name)
         b, t, _ = x.shape
         lengths = normalize_lengths(lengths, b, t)
-        if self.time_summary == "flatten":
+        if self.time_pooling == "flatten":
             if t > self.num_frames:
                 raise ValueError(
                     f"{self.model_name}: input has {t} frames but the flattened head was built "
                     f"for num_frames={self.num_frames}; build the model with "
-                    f"num_frames>={t} or time_summary='mean'"
+                    f"num_frames>={t} or time_pooling='mean'"
                 )
             x = jnp.pad(x, [(0, 0), (0, self.num_frames - t), (0, 0)])
         h = x[..., None]
         for block in self.blocks:
             h, lengths = block(h, lengths)
         h = h.reshape(b, h.shape[1], -1)
-        if self.time_summary == "flatten":
+        if self.time_pooling == "flatten":
             return self.head(h.reshape(b, -1))
         return self.head(masked_mean(h, lengths))

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+import dsp
+
 # Keras' defaults, which all five reference systems were built with.
 KERNEL_INIT = nnx.initializers.glorot_uniform()
 RECURRENT_INIT = nnx.initializers.orthogonal()
@@ -32,14 +34,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "leaky_relu": lambda x: nnx.leaky_relu(x, negative_slope=LEAKY_RELU_SLOPE),
     "tanh": jnp.tanh,
 }
-SUMMARIES = ("last", "mean", "attention")
+POOLINGS = ("last", "mean", "attention")
 PADDINGS = ("SAME", "VALID")
 POOL_KINDS = ("max", "avg")
-
-
-def length_mask(lengths: jax.Array, max_len: int) -> jax.Array:
-    """``[B]`` valid lengths -> ``[B, max_len]`` boolean mask, True on valid steps."""
-    return jnp.arange(max_len)[None, :] < lengths[:, None]
 
 
 def _expand_like(mask: jax.Array, x: jax.Array) -> jax.Array:
@@ -50,7 +47,7 @@ def _expand_like(mask: jax.Array, x: jax.Array) -> jax.Array:
 @jax.jit
 def zero_padding(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Sets the padded steps of ``x: [B, T, ...]`` to exactly zero (``where``, so NaN-safe)."""
-    mask = _expand_like(length_mask(lengths, x.shape[1]), x)
+    mask = _expand_like(dsp.frame_mask(lengths, x.shape[1]), x)
     return jnp.where(mask, x, jnp.zeros((), x.dtype))
 
 
@@ -80,7 +77,7 @@ def check_input(x: jax.Array, num_features: int, model: str) -> None:
 @jax.jit
 def masked_mean(x: jax.Array, lengths: jax.Array) -> jax.Array:
     """Mean of ``x: [B, T, D]`` over valid steps -> ``[B, D]`` (zeros for an empty row)."""
-    mask = length_mask(lengths, x.shape[1])[..., None]
+    mask = dsp.frame_mask(lengths, x.shape[1])[..., None]
     total = jnp.sum(jnp.where(mask, x, 0.0), axis=1)
     return total / jnp.maximum(lengths, 1)[:, None].astype(x.dtype)
 
@@ -135,7 +132,7 @@ def pool(
     s_out = tuple(s // p for s, p in zip(spatial, ps, strict=True))
     crop = tuple(slice(0, so * p) for so, p in zip(s_out, ps, strict=True))
     x = x[(slice(None), slice(None), *crop)]
-    valid = _expand_like(length_mask(lengths, t), x)
+    valid = _expand_like(dsp.frame_mask(lengths, t), x)
     pad = [(0, 0), (0, t_out * pt - t)] + [(0, 0)] * (x.ndim - 2)
     if kind == "max":
         fill = jnp.asarray(jnp.finfo(x.dtype).min, x.dtype)
@@ -157,7 +154,7 @@ def pool(
         count = steps.astype(x.dtype) * math.prod(ps)
         y = jnp.sum(x, axis=window_axes)
         y = y / _expand_like(jnp.maximum(count, 1.0), y)
-    out_valid = _expand_like(length_mask(new_lengths, t_out), y)
+    out_valid = _expand_like(dsp.frame_mask(new_lengths, t_out), y)
     return jnp.where(out_valid, y, jnp.zeros((), y.dtype)), new_lengths
 
 
@@ -213,7 +210,7 @@ class ConvBlock(nnx.Module):
         if self.norm is not None:
             # Batch statistics over valid steps only: padding must not shift the
             # normalisation of real frames in training mode either.
-            mask = _expand_like(length_mask(lengths, y.shape[1]), y)
+            mask = _expand_like(dsp.frame_mask(lengths, y.shape[1]), y)
             y = self.norm(y, mask=mask)
         act = ACTIVATIONS[self.activation]
         if self.pool_before_activation:
@@ -240,7 +237,7 @@ class AdditiveAttention(nnx.Module):
 
     def __call__(self, h: jax.Array, lengths: jax.Array) -> jax.Array:
         """``h: [B, T, D]``, ``lengths: [B]`` -> context ``[B, D]`` (zeros for an empty row)."""
-        mask = length_mask(lengths, h.shape[1])
+        mask = dsp.frame_mask(lengths, h.shape[1])
         scores = self.score(jnp.tanh(self.proj(h)))[..., 0]
         scores = jnp.where(mask, scores, -1e30)
         weights = jax.nn.softmax(scores, axis=-1) * mask

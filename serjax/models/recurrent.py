@@ -19,17 +19,18 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+import dsp
 from serjax.models.layers import (
     KERNEL_INIT,
+    POOLINGS,
     RECURRENT_INIT,
-    SUMMARIES,
     AdditiveAttention,
     MLPHead,
     check_input,
-    length_mask,
     masked_mean,
     normalize_lengths,
 )
+from serjax.validation import one_of, positive
 
 CELLS = ("rnn", "lstm")
 
@@ -63,7 +64,7 @@ def _masked_scan(
     """
     if reverse:
         projected = reverse_within_lengths(projected, lengths)
-    mask = length_mask(lengths, projected.shape[1])
+    mask = dsp.frame_mask(lengths, projected.shape[1])
 
     def body(carry: Carry, inputs: tuple[jax.Array, jax.Array]) -> tuple[Carry, jax.Array]:
         x_t, valid = inputs
@@ -220,9 +221,9 @@ class Bidirectional(nnx.Module):
 
 
 class RecurrentEncoder(nnx.Module):
-    """A stack of recurrent layers with dropout between them, then an utterance summary.
+    """A stack of recurrent layers with dropout between them, then pooling over time.
 
-    ``summary``: "last" (last valid output; for a bidirectional top layer the forward
+    ``pooling``: "last" (last valid output; for a bidirectional top layer the forward
     last and the backward last, as Keras), "mean" (masked mean over time) or "attention"
     (additive attention over the valid steps).
     """
@@ -235,11 +236,11 @@ class RecurrentEncoder(nnx.Module):
         hidden_sizes: Sequence[int],
         bidirectional: bool,
         dropout: float,
-        summary: str,
+        pooling: str,
         attention_size: int,
         rngs: nnx.Rngs,
     ):
-        self.summary = summary
+        self.pooling = pooling
         layers = []
         size = in_features
         for hidden in hidden_sizes:
@@ -253,7 +254,7 @@ class RecurrentEncoder(nnx.Module):
         self.dropouts = nnx.List([nnx.Dropout(dropout, rngs=rngs) for _ in hidden_sizes[1:]])
         self.out_features = size
         self.attention = (
-            AdditiveAttention(size, attention_size, rngs=rngs) if summary == "attention" else None
+            AdditiveAttention(size, attention_size, rngs=rngs) if pooling == "attention" else None
         )
 
     def __call__(self, x: jax.Array, lengths: jax.Array) -> jax.Array:
@@ -261,9 +262,9 @@ class RecurrentEncoder(nnx.Module):
         y, last = self.layers[0](x, lengths)
         for drop, layer in zip(self.dropouts, self.layers[1:], strict=True):
             y, last = layer(drop(y), lengths)
-        if self.summary == "last":
+        if self.pooling == "last":
             return last
-        if self.summary == "mean":
+        if self.pooling == "mean":
             return masked_mean(y, lengths)
         return self.attention(y, lengths)
 
@@ -272,7 +273,7 @@ def validate_recurrent(
     model: str,
     *,
     hidden_sizes: Sequence[int],
-    summary: str,
+    pooling: str,
     attention_size: int,
     head_sizes: Sequence[int],
     dropouts: dict[str, float],
@@ -283,10 +284,8 @@ def validate_recurrent(
             f"{model}: hidden_sizes must be a non-empty tuple of positive layer sizes, e.g. "
             f"(128, 128); got {tuple(hidden_sizes)}"
         )
-    if summary not in SUMMARIES:
-        raise ValueError(f"{model}: summary={summary!r} is not one of {SUMMARIES}")
-    if int(attention_size) < 1:
-        raise ValueError(f"{model}: attention_size must be >= 1, got {attention_size}")
+    one_of("pooling", pooling, POOLINGS, owner=model)
+    positive(model, attention_size=attention_size)
     validate_sizes(model, "head_sizes", head_sizes)
     validate_dropouts(model, dropouts)
 
@@ -305,7 +304,7 @@ def validate_dropouts(model: str, dropouts: dict[str, float]) -> None:
 
 
 class RecurrentTail(nnx.Module):
-    """Base of the models that end in recurrent stack -> summary -> output dropout -> MLP head.
+    """Base of the models that end in recurrent stack -> pooling -> output dropout -> MLP head.
 
     :class:`RecurrentClassifier`, :class:`~serjax.models.convolutional.ConvRecurrent` and
     :class:`~serjax.models.convolutional.TimeDistributedConvRecurrent` differ only in what
@@ -323,7 +322,7 @@ class RecurrentTail(nnx.Module):
         bidirectional: bool,
         hidden_sizes: Sequence[int],
         dropout: float,
-        summary: str,
+        pooling: str,
         attention_size: int,
         output_dropout: float,
         head_sizes: Sequence[int],
@@ -341,7 +340,7 @@ class RecurrentTail(nnx.Module):
             hidden_sizes=tuple(hidden_sizes),
             bidirectional=bidirectional,
             dropout=dropout,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             rngs=rngs,
         )
@@ -356,9 +355,9 @@ class RecurrentTail(nnx.Module):
 
 
 class RecurrentClassifier(RecurrentTail):
-    """Recurrent stack -> summary -> MLP head (S1, S2, S3's LSTM).
+    """Recurrent stack -> pooling -> MLP head (S1, S2, S3's LSTM).
 
-    input dropout -> layer 1 -> dropout -> layer 2 ... -> summary -> output dropout -> head.
+    input dropout -> layer 1 -> dropout -> layer 2 ... -> pooling -> output dropout -> head.
     ``x: [B, T, num_features]``, ``lengths: [B]`` -> logits ``[B, num_classes]``. The
     hyper-parameters have no defaults here: the registry
     (:func:`serjax.models.hparam_defaults`) holds each model's reference values.
@@ -374,7 +373,7 @@ class RecurrentClassifier(RecurrentTail):
         hidden_sizes: Sequence[int],
         input_dropout: float,
         dropout: float,
-        summary: str,
+        pooling: str,
         attention_size: int,
         output_dropout: float,
         head_sizes: Sequence[int],
@@ -382,17 +381,12 @@ class RecurrentClassifier(RecurrentTail):
         name: str = "recurrent",
         rngs: nnx.Rngs,
     ):
-        if cell not in CELLS:
-            raise ValueError(f"{name}: cell={cell!r} is not one of {CELLS}")
-        if num_features < 1 or num_classes < 1:
-            raise ValueError(
-                f"{name}: num_features and num_classes must be >= 1, got "
-                f"{num_features} and {num_classes}"
-            )
+        one_of("cell", cell, CELLS, owner=name)
+        positive(name, num_features=num_features, num_classes=num_classes)
         validate_recurrent(
             name,
             hidden_sizes=hidden_sizes,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             head_sizes=head_sizes,
             dropouts={
@@ -412,7 +406,7 @@ class RecurrentClassifier(RecurrentTail):
             bidirectional=bidirectional,
             hidden_sizes=hidden_sizes,
             dropout=dropout,
-            summary=summary,
+            pooling=pooling,
             attention_size=attention_size,
             output_dropout=output_dropout,
             head_sizes=head_sizes,

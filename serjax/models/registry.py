@@ -88,7 +88,7 @@ class ModelSpec:
 # Every recurrent model ends, by default, in its last valid output -> Dense(num_classes)
 # (S1, S4); S2, S3 and S5 add hidden layers to the head.
 _HEAD = {"head_sizes": (), "head_dropout": 0.0}
-_TAIL = {"summary": "last", "attention_size": 128, "output_dropout": 0.0, **_HEAD}
+_TAIL = {"pooling": "last", "attention_size": 128, "output_dropout": 0.0, **_HEAD}
 # S1: two layers, one dropout rate on the input frames and between the layers.
 _S1_DROPOUT = 0.2
 _S1 = {
@@ -114,7 +114,7 @@ _S5_DROPOUT = 0.3
 
 _RECURRENT_DOC = (
     "dropout {input_dropout} on the frames and {dropout} between the layers; utterance "
-    "summary {summary}; head {head_sizes} -> Dense K."
+    "pooling {pooling}; head {head_sizes} -> Dense K."
 )
 _LFLB_DOC = (
     "blocks [conv -> batch norm -> activation -> max pool] with {filters}, {kernel_sizes}, "
@@ -154,8 +154,8 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
                 "pool_sizes": ((2, 2), (4, 4), (4, 4), (4, 4)),
             },
             reproduces="S4, Zhao et al.'s 2D CNN-LSTM on the log-mel image",
-            doc="2D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, utterance summary "
-            "{summary}; head {head_sizes} -> Dense K.",
+            doc="2D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, pooling over time "
+            "{pooling}; head {head_sizes} -> Dense K.",
         ),
         "cnn_lstm_2d_td": ModelSpec(
             TimeDistributedConvRecurrent,
@@ -173,8 +173,8 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
             reproduces="S4, time-distributed 2D CNN-BiLSTM",
             doc="The frames cut into chunks of {chunk_frames}; on each chunk 2D "
             + _LFLB_DOC
-            + "; over the chunks LSTM {hidden_sizes}, {bidirectional}, utterance summary "
-            "{summary}; head {head_sizes} -> Dense K. The defaults are read off the report's "
+            + "; over the chunks LSTM {hidden_sizes}, {bidirectional}, pooling over time "
+            "{pooling}; head {head_sizes} -> Dense K. The defaults are read off the report's "
             "printed model summary (372,423 parameters, batch statistics included, on 128 mel "
             "bands and 7 classes).",
         ),
@@ -183,8 +183,8 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
             fixed={"conv_dims": 1, "pool_kind": "max"},
             defaults={**_S4, "kernel_sizes": (3, 3, 3, 3), "pool_sizes": (4, 4, 4, 4)},
             reproduces="S4, 1D CNN-LSTM on the raw waveform, ``num_features=1``",
-            doc="1D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, utterance summary "
-            "{summary}; head {head_sizes} -> Dense K.",
+            doc="1D " + _LFLB_DOC + "; LSTM {hidden_sizes}, {bidirectional}, pooling over time "
+            "{pooling}; head {head_sizes} -> Dense K.",
         ),
         "crnn": ModelSpec(
             ConvRecurrent,
@@ -201,7 +201,7 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
                 "bidirectional": True,
                 "hidden_sizes": (128, 64),
                 "dropout": _S5_DROPOUT,
-                "summary": "attention",
+                "pooling": "attention",
                 "head_sizes": (64,),
                 "head_dropout": _S5_DROPOUT,
             },
@@ -209,7 +209,7 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
             doc="2D blocks [conv -> batch norm -> activation -> dropout -> max pool] with "
             "{filters}, {kernel_sizes}, {pool_sizes}, {padding}, {batch_norm}, {activation}, "
             "{conv_dropout}; LSTM layers {hidden_sizes}, {bidirectional}, with {dropout} "
-            "between them; utterance summary {summary} ({attention_size} units); head "
+            "between them; pooling over time {pooling} ({attention_size} units); head "
             "{head_sizes} (ReLU) with {head_dropout} -> Dense K.",
         ),
         "cnn": ModelSpec(
@@ -223,14 +223,14 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
                 "activation": "leaky_relu",
                 "batch_norm": False,
                 "conv_dropout": 0.5,
-                "time_summary": "flatten",
+                "time_pooling": "flatten",
                 "num_frames": 160,
                 **_HEAD,
             },
             reproduces="S3, CNN on MFCC maps",
             doc="2D blocks [conv -> average pool -> activation -> dropout] with {filters}, "
             "{kernel_sizes}, {pool_sizes}, {padding}, {activation}, {batch_norm}, "
-            "{conv_dropout}; the map of {num_frames} frames flattened ({time_summary}); head "
+            "{conv_dropout}; the map of {num_frames} frames flattened ({time_pooling}); head "
             "{head_sizes} -> Dense K.",
         ),
     }

@@ -20,12 +20,18 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 @pytest.fixture
 def x64():
-    """Enables float64 in JAX for one test and restores the previous setting afterwards."""
+    """Enables float64 in JAX for one test and restores the previous setting afterwards.
+
+    JAX's tracing caches are cleared on both switches: a function traced in float32 before
+    must not be reused in float64, which JAX does not guarantee when x64 is toggled at run time.
+    """
     previous = jax.config.jax_enable_x64
+    jax.clear_caches()
     jax.config.update("jax_enable_x64", True)
     try:
         yield
     finally:
+        jax.clear_caches()
         jax.config.update("jax_enable_x64", previous)
 
 

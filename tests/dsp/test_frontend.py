@@ -123,7 +123,7 @@ BATCH_CONFIGS = {
         delta_delta_width=2,
         cmvn="meanvar",
     ),
-    "mspec-reflect": dsp.FeatureConfig(
+    "log_mel-reflect": dsp.FeatureConfig(
         pad_mode="reflect", top_db=30.0, deltas=2, cmvn="mean", n_mels=24
     ),
 }

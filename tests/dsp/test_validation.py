@@ -52,7 +52,7 @@ def test_feature_config_names_the_bad_field(field, value):
 def test_n_mfcc_above_n_mels_is_refused_for_mfcc_only():
     with pytest.raises(ValueError, match=r"\bn_mfcc\b"):
         dsp.FeatureConfig(kind="mfcc", n_mels=10, n_mfcc=13)
-    assert dsp.FeatureConfig(kind="mspec", n_mels=10, n_mfcc=13).num_features == 10
+    assert dsp.FeatureConfig(kind="log_mel", n_mels=10, n_mfcc=13).num_features == 10
 
 
 @pytest.mark.parametrize(
@@ -97,7 +97,7 @@ def test_short_signal_without_centring_names_x():
 
 def test_config_must_be_a_feature_config():
     with pytest.raises(ValueError, match=r"\bconfig\b"):
-        dsp.features(X, LENGTHS, {"kind": "mspec"})
+        dsp.features(X, LENGTHS, {"kind": "log_mel"})
 
 
 def test_features_from_power_names_the_bad_input():

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
@@ -31,7 +32,7 @@ def build(hidden: int = 4, seed: int = 0) -> tuple[TinyModel, nnx.Optimizer]:
 
 
 def run_state(model: nnx.Module, optimizer: nnx.Optimizer) -> dict:
-    return {"model": nnx.state(model), "opt": nnx.state(optimizer)}
+    return {"model": nnx.state(model), "optimizer": nnx.state(optimizer)}
 
 
 def plain(tree) -> list[np.ndarray]:
@@ -67,7 +68,10 @@ def trained():
 
 
 def small_state(value: float, hidden: int = 4) -> dict:
-    return {"w": jnp.full((3, hidden), value, jnp.float32), "step": jnp.asarray(int(value))}
+    """Checkpoint items holding a model item only."""
+    return {
+        "model": {"w": jnp.full((3, hidden), value, jnp.float32), "step": jnp.asarray(int(value))}
+    }
 
 
 def test_round_trip_into_fresh_model(tmp_path, trained):
@@ -84,7 +88,7 @@ def test_round_trip_into_fresh_model(tmp_path, trained):
         assert ckpt.latest_step() == 10
         state, got_meta = ckpt.restore("latest", run_state(fresh_model, fresh_optimizer))
     nnx.update(fresh_model, state["model"])
-    nnx.update(fresh_optimizer, state["opt"])
+    nnx.update(fresh_optimizer, state["optimizer"])
 
     assert got_meta == {"epoch": 3, "best_val_ua": 0.5, "classes": ["a", "b"]}
     assert_trees_equal(nnx.state(fresh_model), nnx.state(model))
@@ -124,9 +128,9 @@ def test_latest_and_best_are_kept_separately(tmp_path):
         older, _ = ckpt.restore("latest", small_state(0.0), step=2)
         assert ckpt.read_meta("latest", step=2) == {"epoch": 2}
     assert (best_meta, latest_meta) == ({"epoch": 2, "val_ua": 0.6}, {"epoch": 3})
-    np.testing.assert_array_equal(best["w"], np.full((3, 4), 20.0))
-    np.testing.assert_array_equal(latest["w"], np.full((3, 4), 3.0))
-    np.testing.assert_array_equal(older["w"], np.full((3, 4), 2.0))
+    np.testing.assert_array_equal(best["model"]["w"], np.full((3, 4), 20.0))
+    np.testing.assert_array_equal(latest["model"]["w"], np.full((3, 4), 3.0))
+    np.testing.assert_array_equal(older["model"]["w"], np.full((3, 4), 2.0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best", "latest"]
     assert latest_or_none(tmp_path) == 3
     assert latest_or_none(tmp_path, "best") == 2
@@ -148,10 +152,12 @@ def test_mismatched_shape_names_path_and_shapes(tmp_path, trained):
 def test_mismatched_structure_names_the_leaf(tmp_path):
     with Checkpointer(tmp_path) as ckpt:
         ckpt.save_latest(1, small_state(1.0), {})
-        with pytest.raises(CheckpointError, match="has no array 'extra'"):
-            ckpt.restore("latest", {**small_state(0.0), "extra": jnp.zeros(2)})
-        with pytest.raises(CheckpointError, match="holds array 'step'"):
-            ckpt.restore("latest", {"w": jnp.zeros((3, 4))})
+        with pytest.raises(CheckpointError, match="has no array 'model/extra'"):
+            ckpt.restore("latest", {"model": {**small_state(0.0)["model"], "extra": jnp.zeros(2)}})
+        with pytest.raises(CheckpointError, match="holds array 'model/step'"):
+            ckpt.restore("latest", {"model": {"w": jnp.zeros((3, 4))}})
+        with pytest.raises(ValueError, match="items among model, optimizer"):
+            ckpt.restore("latest", {"weights": {"w": jnp.zeros((3, 4))}})
 
 
 def test_missing_checkpoints_raise_clear_errors(tmp_path):
@@ -175,32 +181,32 @@ def test_interrupted_save_leaves_previous_checkpoint_usable(tmp_path):
     # What a crash in the middle of writing step 7 leaves behind: orbax's temporary folder,
     # partly written.
     partial = tmp_path / "latest" / "7.orbax-checkpoint-tmp-1700000000000000"
-    (partial / "state").mkdir(parents=True)
-    (partial / "state" / "_METADATA").write_text('{"tree_metadata": {')
+    (partial / "model").mkdir(parents=True)
+    (partial / "model" / "_METADATA").write_text('{"tree_metadata": {')
     assert latest_or_none(tmp_path) == 5
 
     with Checkpointer(tmp_path) as ckpt:
         assert ckpt.latest_step() == 5
         state, meta = ckpt.restore("latest", small_state(0.0))
         assert meta == {"epoch": 5}
-        np.testing.assert_array_equal(state["w"], np.full((3, 4), 5.0))
+        np.testing.assert_array_equal(state["model"]["w"], np.full((3, 4), 5.0))
         # The run goes on: step 7 can be saved over the debris and read back.
         assert ckpt.save_latest(7, small_state(7.0), {"epoch": 7})
         state, meta = ckpt.restore("latest", small_state(0.0))
     assert meta == {"epoch": 7}
-    np.testing.assert_array_equal(state["w"], np.full((3, 4), 7.0))
+    np.testing.assert_array_equal(state["model"]["w"], np.full((3, 4), 7.0))
     assert not partial.exists()
 
 
 def test_partial_folder_appearing_while_open_is_ignored(tmp_path):
     with Checkpointer(tmp_path) as ckpt:
         ckpt.save_latest(5, small_state(5.0), {"epoch": 5})
-        (tmp_path / "latest" / "9.orbax-checkpoint-tmp-1700000000000001" / "state").mkdir(
+        (tmp_path / "latest" / "9.orbax-checkpoint-tmp-1700000000000001" / "model").mkdir(
             parents=True
         )
         assert ckpt.latest_step() == 5
         state, _ = ckpt.restore("latest", small_state(0.0))
-    np.testing.assert_array_equal(state["w"], np.full((3, 4), 5.0))
+    np.testing.assert_array_equal(state["model"]["w"], np.full((3, 4), 5.0))
 
 
 def test_saving_same_step_again_is_skipped_and_earlier_step_refused(tmp_path):
@@ -211,7 +217,7 @@ def test_saving_same_step_again_is_skipped_and_earlier_step_refused(tmp_path):
             ckpt.save_latest(3, small_state(3.0), {})
         state, meta = ckpt.restore("latest", small_state(0.0))
     assert meta == {"epoch": 4}
-    np.testing.assert_array_equal(state["w"], np.full((3, 4), 4.0))
+    np.testing.assert_array_equal(state["model"]["w"], np.full((3, 4), 4.0))
 
 
 def test_meta_must_be_json(tmp_path):
@@ -228,3 +234,47 @@ def test_closed_checkpointer_refuses_work(tmp_path):
     ckpt.close()  # idempotent
     with pytest.raises(CheckpointError, match="is closed"):
         ckpt.latest_step()
+
+
+def test_the_model_item_restores_alone(tmp_path, trained):
+    model, optimizer = trained
+    with Checkpointer(tmp_path) as ckpt:
+        ckpt.save_best(4, run_state(model, optimizer), {"epoch": 1})
+    abstract_model = nnx.eval_shape(lambda: build(seed=5)[0])
+    with Checkpointer(tmp_path, read_only=True) as ckpt:
+        items, meta = ckpt.restore("best", {"model": nnx.state(abstract_model)})
+    assert set(items) == {"model"} and meta == {"epoch": 1}
+    assert_trees_equal(items["model"], nnx.state(model))
+
+
+def test_checkpoints_of_the_single_state_layout_still_restore(tmp_path, trained):
+    """Run directories written before the model had its own item hold one "state" item,
+    the pure dict {0: model, 1: optimizer}; both items are read out of it."""
+    model, optimizer = trained
+    joint = nnx.to_pure_dict(nnx.state((model, optimizer)))
+    manager = ocp.CheckpointManager(
+        tmp_path / "best",
+        item_handlers={
+            "state": ocp.StandardCheckpointHandler(),
+            "meta": ocp.JsonCheckpointHandler(),
+        },
+    )
+    manager.save(
+        3,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardSave(joint), meta=ocp.args.JsonSave({"epoch": 2})
+        ),
+    )
+    manager.wait_until_finished()
+    manager.close()
+    fresh_model, fresh_optimizer = nnx.eval_shape(lambda: build(seed=5))
+    template = {"model": nnx.to_pure_dict(nnx.state(fresh_model))}
+    with Checkpointer(tmp_path, read_only=True) as ckpt:
+        items, meta = ckpt.restore("best", template)
+        both, _ = ckpt.restore(
+            "best",
+            {**template, "optimizer": nnx.to_pure_dict(nnx.state(fresh_optimizer))},
+        )
+    assert meta == {"epoch": 2}
+    assert_trees_equal(items["model"], joint[0])
+    assert_trees_equal(both["optimizer"], joint[1])

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
 import pytest
 
-from serjax import config_lib, train
+from serjax import config_lib, data, forward
 from serjax.features import FeatureSpec
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.py"))
@@ -20,15 +22,31 @@ def test_config_loads_and_builds_its_model(path):
     config_lib.validate(config)
     spec = FeatureSpec.from_config(config)
     num_classes = len(config.data.classes) or 7
-    model = train.create_model(config, spec, num_classes, seed=0)
-    assert hasattr(model, "head")
+    # The whole forward path, traced (not run, and the model not initialised) on a batch of
+    # 2 clips: 3 s, or the config's fixed duration.
+    samples = data.Preprocessing.from_config(config).fixed_samples or 3 * spec_rate(config)
+    waves = jax.ShapeDtypeStruct((2, samples), jnp.float32)
+    lengths = jnp.array([samples, samples // 2], jnp.int32)
+    mask = jnp.array([True, True])
+
+    def forward_path(w):
+        model = forward.create_model(config, num_classes, seed=0)
+        model.eval()
+        return forward.predict_step(model, w, lengths, mask, spec)
+
+    out = jax.eval_shape(forward_path, waves)
+    assert out.shape == (2, num_classes) and out.dtype == jnp.float32
+
+
+def spec_rate(config) -> int:
+    return int(config.data.sample_rate)
 
 
 def test_s1_config_matches_the_report():
     config = config_lib.load_config_file(CONFIGS[0].with_name("emodb_lstm.py"))
     spec = FeatureSpec.from_config(config)
-    assert spec.num_features == 120  # MSPEC 40 + Δ + ΔΔ
-    assert (spec.window_frames, spec.window_shift) == (25, 3)
+    assert spec.num_features == 120  # MSPEC (log-mel) 40 + Δ + ΔΔ
+    assert (spec.segment_frames, spec.segment_shift) == (25, 3)
     assert tuple(config.model.hidden_sizes) == (128, 128)
     assert config.model.dropout == 0.2
     assert config.optim.l2 == 1e-4 and config.optim.l2_params == "head"
@@ -58,3 +76,43 @@ def test_locked_config_rejects_unknown_fields():
     config.lock()
     with pytest.raises(AttributeError, match="learning_rate"):
         config.optim.learnig_rate = 0.1
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "new"),
+    [
+        ("data.protocol", "fixed", "named_speakers"),
+        ("data.protocol", "actor_kfold", "speaker_kfold"),
+        ("data.protocol", "even", "per_corpus_speaker_fraction"),
+        ("features.kind", "mspec", "log_mel"),
+        ("features.windows", True, "features.segment_frames"),
+        ("features.summary", "mean_sequence", "features.time_average"),
+        ("model.summary", "attention", "model.pooling"),
+    ],
+)
+def test_names_of_earlier_versions_are_errors_naming_the_new_one(field, value, new):
+    config = config_lib.base_config()
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=f"renamed.*{new}"):
+        config_lib.validate(config)
+
+
+def test_saved_configs_of_earlier_versions_are_upgraded():
+    saved = config_lib.base_config().to_dict()
+    saved["data"]["protocol"] = "fixed"
+    features = saved["features"]
+    features["kind"] = "mspec"
+    del features["segment_frames"], features["segment_shift"], features["time_average"]
+    features.update(windows=True, window_frames=25, window_shift=3, summary="none")
+    saved["model"]["summary"] = "mean"
+    upgraded = config_lib.upgrade(saved)
+    config = config_lib.base_config()
+    config.update(upgraded)
+    config_lib.validate(config)
+    assert config.data.protocol == "named_speakers"
+    assert config.features.kind == "log_mel"
+    assert (config.features.segment_frames, config.features.segment_shift) == (25, 3)
+    assert config.features.time_average is False
+    assert config.model.pooling == "mean"
+    assert saved["features"]["kind"] == "mspec"  # the input is not modified

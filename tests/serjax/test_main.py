@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "smoke.py"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trains]
 
 
 def _command(workdir: Path, *overrides: str) -> list[str]:
@@ -135,16 +135,15 @@ def _latest_parameters(workdir: Path) -> dict:
     """The model parameters of a run's latest checkpoint, by path."""
     from flax import nnx
 
-    from serjax import config_lib, train
+    from serjax import config_lib, forward
     from serjax.checkpointing import Checkpointer
 
     config = config_lib.load_config_file(SMOKE)
     results = json.loads((workdir / "results.json").read_text())
-    model, optimizer = train.build_model_and_optimizer(config, len(results["class_names"]))
-    params = train.abstract_pure_state(nnx.state(model, nnx.Param))
-    abstract = train.abstract_pure_state(nnx.state((model, optimizer)))
+    model = nnx.eval_shape(lambda: forward.create_model(config, len(results["class_names"])))
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     with Checkpointer(workdir / "checkpoints") as checkpoints:
-        stored, _ = checkpoints.restore("latest", abstract)
+        stored, _ = checkpoints.restore("latest", {"model": nnx.to_pure_dict(nnx.state(model))})
     flat = {}
 
     def visit(prefix, node, shape_node):
@@ -154,7 +153,7 @@ def _latest_parameters(workdir: Path) -> dict:
             else:
                 flat[f"{prefix}/{key}"] = np.asarray(node[key])
 
-    visit("", stored[0], params)
+    visit("", stored["model"], params)
     return flat
 
 

@@ -23,12 +23,14 @@ import soundfile as sf
 import soxr
 from flax import nnx
 
-from serjax import config_lib, predict, train
+from serjax import config_lib, experiments, forward, predict
 from serjax.checkpointing import Checkpointer
 from serjax.data import AudioError, synthetic
-from serjax.features import FeatureSpec
+from serjax.data.stream import SegmentCutter
 from serjax.predict import FileFailure, Predictor, PredictorError
 
+# One smoke model is trained for the whole module.
+pytestmark = pytest.mark.trains
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
 # The order of synthetic.SYNTHETIC_CLASSES.
@@ -47,7 +49,7 @@ def _smoke_config():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("smoke_run")
-    train.train_and_evaluate(_smoke_config(), path)
+    experiments.train_and_evaluate(_smoke_config(), path)
     return path
 
 
@@ -313,7 +315,7 @@ def test_memory_does_not_grow_with_file_length(predictor, long_file, tmp_path):
 def test_cutter_keeps_one_segment_and_one_block():
     rng = np.random.default_rng(0)
     signal = rng.normal(size=10_100).astype(np.float32)
-    cutter = predict._Cutter(seg_len=1000, hop_len=300)
+    cutter = SegmentCutter(seg_len=1000, hop_len=300)
     segments, pos = [], 0
     while pos < signal.size:
         n = int(rng.integers(1, 700))
@@ -462,12 +464,7 @@ def test_multi_fold_workdir_needs_a_fold(workdir, tmp_path, capsys):
 def _save_checkpoint(folder: Path, state_config, meta: dict) -> None:
     """A checkpoint with zero weights shaped by ``state_config`` and the given metadata."""
 
-    def build():
-        spec = FeatureSpec.from_config(state_config)
-        model = train.create_model(state_config, spec, 3, 0)
-        return model, nnx.Optimizer(model, train.create_optimizer(state_config, 1), wrt=nnx.Param)
-
-    _, state = nnx.split(nnx.eval_shape(build))
+    _, state = nnx.split(nnx.eval_shape(lambda: forward.create_model(state_config, 3, 0)))
 
     def zeros(leaf):
         if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
@@ -475,7 +472,7 @@ def _save_checkpoint(folder: Path, state_config, meta: dict) -> None:
         return np.zeros(leaf.shape, leaf.dtype)
 
     with Checkpointer(folder / "checkpoints") as checkpoints:
-        checkpoints.save_best(1, jax.tree.map(zeros, nnx.to_pure_dict(state)), meta)
+        checkpoints.save_best(1, {"model": jax.tree.map(zeros, nnx.to_pure_dict(state))}, meta)
 
 
 def _smoke_with(field: str | None = None, value=None):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from serjax import augment, config_lib, data, train
+from serjax import augment, config_lib, data, forward, train
 from serjax.features import FeatureSpec
 
 
@@ -44,7 +44,7 @@ def _batch(seed=0, batch=4, samples=4000):
 
 
 def test_l2_penalty_sums_squares_of_the_selected_parameters_only():
-    model = train.create_model(_config(), FeatureSpec.from_config(_config()), 2, seed=0)
+    model = forward.create_model(_config(), 2, seed=0)
     params = nnx.state(model, nnx.Param)
     head = sum(
         float(jnp.sum(v.get_value() ** 2))
@@ -57,12 +57,12 @@ def test_l2_penalty_sums_squares_of_the_selected_parameters_only():
     np.testing.assert_allclose(float(train.l2_penalty(params, "")), everything, rtol=1e-6)
 
 
-@pytest.mark.parametrize("windowed", [False, True])
-def test_train_steps_lower_the_loss(windowed):
+@pytest.mark.trains
+@pytest.mark.parametrize("segmented", [False, True])
+def test_train_steps_lower_the_loss(segmented):
     config = _config()
-    config.features.windows = windowed
-    config.features.window_frames = 10
-    config.features.window_shift = 5
+    config.features.segment_frames = 10 if segmented else 0
+    config.features.segment_shift = 5
     config.optim.learning_rate = 0.02
     spec = FeatureSpec.from_config(config)
     model, optimizer = train.build_model_and_optimizer(config, 2)
@@ -87,41 +87,41 @@ def test_with_augmentation_off_training_sees_the_evaluation_features():
     off = augment.AugmentConfig.from_config(config.augment)
     step = train.StepConfig(spec=spec, num_classes=2, augment=off)
     args = (model, batch["waveforms"], batch["lengths"], batch["mask"])
-    evaluated, _, _ = train._forward(*args, step)
-    trained, _, pairing = train._forward(*args, step, key=jax.random.key(3))
+    evaluated, _, _ = train._logits(*args, step)
+    trained, _, pairing = train._logits(*args, step, key=jax.random.key(3))
     assert pairing is None
     np.testing.assert_array_equal(np.asarray(trained), np.asarray(evaluated))
     # And switched on, the same key changes what the model sees.
     noisy = dataclasses.replace(off, noise_prob=1.0)
     on = dataclasses.replace(step, augment=noisy)
-    augmented, _, _ = train._forward(*args, on, key=jax.random.key(3))
+    augmented, _, _ = train._logits(*args, on, key=jax.random.key(3))
     assert not np.allclose(np.asarray(augmented), np.asarray(evaluated))
 
 
-def test_eval_step_averages_window_probabilities_per_utterance():
+def test_eval_step_averages_segment_probabilities_per_utterance():
     config = _config()
-    config.features.windows = True
-    config.features.window_frames = 10
-    config.features.window_shift = 5
+    config.features.segment_frames = 10
+    config.features.segment_shift = 5
     spec = FeatureSpec.from_config(config)
-    model, optimizer = train.build_model_and_optimizer(config, 2)
+    model = forward.create_model(config, 2)
     model.eval()
-    graphdef, state = nnx.split((model, optimizer))
+    graphdef, state = nnx.split(model)
     step = train.StepConfig(spec=spec, num_classes=2)
     batch = _batch()
     probs, losses = train.eval_step(graphdef, state, batch, step)
-    logits, weight, _ = train._forward(
+    logits, weight, _ = train._logits(
         model, batch["waveforms"], batch["lengths"], batch["mask"], step
     )
-    window_probs = np.asarray(jax.nn.softmax(logits, -1))
+    segment_probs = np.asarray(jax.nn.softmax(logits, -1))
     w = np.asarray(weight)
     for b in range(3):  # real rows
-        expected = window_probs[b][w[b] > 0].mean(0)
+        expected = segment_probs[b][w[b] > 0].mean(0)
         np.testing.assert_allclose(np.asarray(probs[b]), expected, rtol=1e-5)
         label = int(batch["labels"][b])
         np.testing.assert_allclose(float(losses[b]), -np.log(expected[label]), rtol=1e-5)
 
 
+@pytest.mark.trains
 def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     config = _config()
     config.train.epochs = 3

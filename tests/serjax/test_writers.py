@@ -1,10 +1,8 @@
-"""Tests of serjax.writers: event files read back record by record, and atomic writes."""
+"""Tests of serjax.writers: event files read back record by record, and plots."""
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import struct
 from pathlib import Path
 
@@ -118,46 +116,3 @@ def test_plot_confusion_matrix_empty_row_and_bad_shape():
     assert "0.00\n(0)" in [t.get_text() for t in fig.axes[0].texts]
     with pytest.raises(ValueError, match=r"cm must be \[3, 3\]"):
         writers.plot_confusion_matrix(np.zeros((2, 2)), ["a", "b", "c"])
-
-
-def test_write_json_atomic_converts_numpy_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / "sub" / "metrics.json"
-    obj = {"ua": np.float32(0.5), "cm": np.array([[1, 2], [3, 4]]), "n": np.int64(3), "p": path}
-    writers.write_json_atomic(path, obj)
-    assert json.loads(path.read_text()) == {
-        "ua": 0.5,
-        "cm": [[1, 2], [3, 4]],
-        "n": 3,
-        "p": str(path),
-    }
-    assert os.listdir(path.parent) == ["metrics.json"]
-
-
-def test_failed_json_write_keeps_previous_file(tmp_path):
-    path = tmp_path / "metrics.json"
-    writers.write_json_atomic(path, {"ua": 0.5})
-    with pytest.raises(TypeError, match="object is not JSON serializable"):
-        writers.write_json_atomic(path, {"ua": object()})
-    assert json.loads(path.read_text()) == {"ua": 0.5}
-    assert os.listdir(tmp_path) == ["metrics.json"]
-
-
-def test_interrupted_text_write_keeps_previous_file(tmp_path, monkeypatch):
-    path = tmp_path / "report.txt"
-    writers.write_text_atomic(path, "old")
-
-    def crash(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(writers.os, "replace", crash)
-    with pytest.raises(OSError, match="disk full"):
-        writers.write_text_atomic(path, "new")
-    assert path.read_text() == "old"
-    assert os.listdir(tmp_path) == ["report.txt"]
-
-
-def test_write_text_atomic_overwrites(tmp_path):
-    path = tmp_path / "report.txt"
-    writers.write_text_atomic(path, "old")
-    writers.write_text_atomic(path, "new text\n")
-    assert path.read_text() == "new text\n"

@@ -6,7 +6,15 @@ import pytest
 import soundfile as sf
 from data_testlib import real_folder, tone, write_audio
 
-from serjax.data import AudioCache, AudioError, Utterance, decode, load_audio, trim_bounds
+from serjax.data import (
+    AudioCache,
+    AudioError,
+    Preprocessing,
+    Utterance,
+    decode,
+    load_audio,
+    trim_bounds,
+)
 from serjax.data import audio as audio_lib
 
 # 16-bit files carry quantisation noise of half an LSB.
@@ -166,7 +174,7 @@ def test_load_many_skips_and_counts(tmp_path, caplog):
     files = _broken_files(tmp_path)
     utts = [Utterance(p, "emodb", "03", "anger", "male", {}) for p in files.values()]
     caplog.set_level("INFO")
-    kept, waves = AudioCache().load_many(utts, 16000)
+    kept, waves = AudioCache().load_many(utts, Preprocessing(sample_rate=16000))
     assert [u.path for u in kept] == [files["good"]]
     assert len(waves) == 1 and waves[0].shape == (3200,)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
@@ -180,7 +188,7 @@ def test_load_many_skips_and_counts(tmp_path, caplog):
 def test_load_many_with_nothing_usable_is_an_error(tmp_path):
     files = _broken_files(tmp_path)
     with pytest.raises(ValueError, match="None of the 2 audio files"):
-        AudioCache().load_many([files["empty"], files["text"]], 16000)
+        AudioCache().load_many([files["empty"], files["text"]], Preprocessing(sample_rate=16000))
 
 
 # --- caching ---------------------------------------------------------------------------------
@@ -189,19 +197,19 @@ def test_load_many_with_nothing_usable_is_an_error(tmp_path):
 def test_memory_cache_decodes_once(tmp_path):
     path = write_audio(tmp_path / "a.wav", tone(0.2, 22050), 22050)
     cache = AudioCache()
-    first = cache.load(path, 16000)
-    second = cache.load(path, 16000, peak_normalize=True)
+    first = Preprocessing(sample_rate=16000).load(path, cache)
+    second = Preprocessing(sample_rate=16000, peak_normalize=True).load(path, cache)
     assert cache.stats["decoded"] == 1 and cache.stats["memory_hits"] == 1
     np.testing.assert_allclose(second, first / np.abs(first).max(), rtol=1e-6)
     assert not first.flags.writeable
-    cache.load(path, 8000)
+    Preprocessing(sample_rate=8000).load(path, cache)
     assert cache.stats["decoded"] == 2  # another rate is another entry
 
 
 def test_disk_cache_survives_a_new_process_and_tracks_changes(tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     path = write_audio(tmp_path / "a.wav", tone(0.2, 44100), 44100)
-    expected = AudioCache(cache_dir).load(path, 16000)
+    expected = AudioCache(cache_dir).decoded(path, 16000)
     assert [p.suffix for p in cache_dir.iterdir()] == [".npy"]  # no temporary files left
 
     def no_decoding(*args, **kwargs):
@@ -209,7 +217,7 @@ def test_disk_cache_survives_a_new_process_and_tracks_changes(tmp_path, monkeypa
 
     monkeypatch.setattr(audio_lib, "decode", no_decoding)
     fresh = AudioCache(cache_dir)
-    np.testing.assert_array_equal(fresh.load(path, 16000), expected)
+    np.testing.assert_array_equal(fresh.decoded(path, 16000), expected)
     assert fresh.stats["disk_hits"] == 1
     monkeypatch.undo()
 
@@ -217,18 +225,18 @@ def test_disk_cache_survives_a_new_process_and_tracks_changes(tmp_path, monkeypa
     write_audio(path, tone(0.3, 44100, 880.0), 44100)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
     again = AudioCache(cache_dir)
-    assert again.load(path, 16000).shape == (4800,)
+    assert again.decoded(path, 16000).shape == (4800,)
     assert again.stats["decoded"] == 1
 
 
 def test_corrupt_disk_entry_is_replaced(tmp_path, caplog):
     cache_dir = tmp_path / "cache"
     path = write_audio(tmp_path / "a.wav", tone(0.2, 16000), 16000)
-    AudioCache(cache_dir).load(path, 16000)
+    AudioCache(cache_dir).decoded(path, 16000)
     (entry,) = cache_dir.iterdir()
     entry.write_bytes(b"garbage")
     cache = AudioCache(cache_dir)
-    assert cache.load(path, 16000).shape == (3200,)
+    assert Preprocessing(sample_rate=16000).load(path, cache).shape == (3200,)
     assert cache.stats["decoded"] == 1
     assert "unreadable cache entry" in caplog.text
     assert np.load(entry).shape == (3200,)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from data_testlib import real_folder, tone, touch, write_audio
 
-from serjax.data import AudioCache, load_corpus, resolve_data_root, scan_corpus
+from serjax.data import AudioCache, Preprocessing, load_corpus, resolve_data_root, scan_corpus
 
 
 def _by_id(utts):
@@ -309,7 +309,7 @@ def test_cremad_names_labels_and_demographics(tmp_path):
         "disgust",
     }
     # The synthetic audio decodes through the same path as real corpora.
-    kept, waves = AudioCache().load_many(utts, 8000)
+    kept, waves = AudioCache().load_many(utts, Preprocessing(sample_rate=8000))
     assert len(kept) == 6
     assert all(w.shape == (2400,) and w.dtype == np.float32 for w in waves)
 

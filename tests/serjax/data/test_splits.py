@@ -9,15 +9,15 @@ from hypothesis import strategies as st
 from serjax.data import (
     Split,
     Utterance,
-    actor_kfold,
     emodb_s1_split,
-    even_split,
     filter_speakers,
     load_corpus,
     loso_folds,
     merge_splits,
+    per_corpus_speaker_fraction_split,
     ravdess_s3_split,
     speaker_fraction_split,
+    speaker_kfold,
     speaker_split,
 )
 
@@ -132,7 +132,7 @@ def test_loso_needs_enough_speakers():
 
 def test_actor_kfold_six_folds_of_four_balanced_actors():
     utts = _ravdess()
-    folds = actor_kfold(utts, k=6, seed=0, n_val_speakers=2)
+    folds = speaker_kfold(utts, k=6, seed=0, n_val_speakers=2)
     tested = []
     for name, split in folds:
         assert name.startswith("fold")
@@ -142,7 +142,7 @@ def test_actor_kfold_six_folds_of_four_balanced_actors():
         _assert_partition(split, utts)
         tested += split.speakers("test")
     assert sorted(tested) == sorted({u.speaker_id for u in utts})  # each actor tested once
-    other_seed = [s.speakers("test") for _, s in actor_kfold(utts, k=6, seed=1)]
+    other_seed = [s.speakers("test") for _, s in speaker_kfold(utts, k=6, seed=1)]
     assert other_seed != [s.speakers("test") for _, s in folds]
 
 
@@ -171,7 +171,9 @@ def test_even_split_of_several_corpora_with_gender_filter(caplog):
     cremad = _corpus("cremad", {str(1001 + i): ("female" if i % 3 else "male") for i in range(30)})
     utts = filter_speakers(tess + _ravdess() + cremad, gender="female")
     assert {u.gender for u in utts} == {"female"}
-    split = even_split(utts, seed=0)  # 80 / 10 / 10 % of each corpus's speakers
+    split = per_corpus_speaker_fraction_split(
+        utts, seed=0
+    )  # 80 / 10 / 10 % of each corpus's speakers
     _assert_partition(split, utts)
     for corpus in ("ravdess", "cremad"):
         for part in ("train", "val", "test"):
@@ -212,7 +214,7 @@ def test_every_protocol_partitions_by_speaker(n_speakers, per_speaker, seed, k, 
     speakers = {f"s{i}": ("female", "male", None)[i % 3] for i in range(n_speakers)}
     utts = _corpus("savee", speakers, per_speaker)
     splits = [s for _, s in loso_folds(utts, seed=seed)]
-    splits += [s for _, s in actor_kfold(utts, k=k, seed=seed, n_val_speakers=1)]
+    splits += [s for _, s in speaker_kfold(utts, k=k, seed=seed, n_val_speakers=1)]
     splits.append(speaker_fraction_split(utts, test_fraction=test_fraction, seed=seed))
     splits.append(
         speaker_fraction_split(utts, test_fraction=test_fraction, val_fraction=0.2, seed=seed)

@@ -14,9 +14,9 @@ NUM_CLASSES = 3
 # name -> (frames, features, tiny hyper-parameters). Layer sizes are shared across families
 # where possible so that initialisers and kernels compile once for the whole module.
 TINY = {
-    "rnn": (12, 8, dict(hidden_sizes=(4, 4), summary="mean", head_sizes=(4,))),
+    "rnn": (12, 8, dict(hidden_sizes=(4, 4), pooling="mean", head_sizes=(4,))),
     "lstm": (12, 8, dict(hidden_sizes=(4, 4))),
-    "bilstm": (12, 8, dict(hidden_sizes=(4, 4), summary="attention", attention_size=4)),
+    "bilstm": (12, 8, dict(hidden_sizes=(4, 4), pooling="attention", attention_size=4)),
     "cnn_lstm_2d": (
         12,
         8,
@@ -117,6 +117,7 @@ def test_shape_padding_invariance_and_jit(name):
     np.testing.assert_allclose(_logits(model, x_more, lengths), eager, atol=1e-5)
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_gradient_step_lowers_loss_and_reaches_every_parameter(name):
     model = _fresh(name)

@@ -43,7 +43,7 @@ def test_unknown_hparam_lists_the_valid_ones():
     with pytest.raises(ValueError, match="hiden_sizes") as info:
         create_model("lstm", num_features=8, num_classes=2, rngs=nnx.Rngs(0), hiden_sizes=(4,))
     assert "hidden_sizes=(128, 128)" in str(info.value)
-    assert "summary='last'" in str(info.value)
+    assert "pooling='last'" in str(info.value)
 
 
 def test_unknown_name_in_hparam_defaults_lists_the_valid_ones():
@@ -62,7 +62,7 @@ def test_defaults_are_the_reference_values():
     assert hparam_defaults("lstm")["dropout"] == 0.2
     assert hparam_defaults("bilstm")["hidden_sizes"] == (64, 64)
     assert hparam_defaults("cnn_lstm_2d")["pool_sizes"] == ((2, 2), (4, 4), (4, 4), (4, 4))
-    assert hparam_defaults("crnn")["summary"] == "attention"
+    assert hparam_defaults("crnn")["pooling"] == "attention"
     assert hparam_defaults("cnn")["num_frames"] == 160
     # S1: dropout 0.2 on the input frames too, for all three cells.
     for name in ("rnn", "lstm", "bilstm"):
@@ -80,7 +80,7 @@ def test_hparam_defaults_is_a_copy_in_signature_order():
         "hidden_sizes",
         "input_dropout",
         "dropout",
-        "summary",
+        "pooling",
         "attention_size",
         "output_dropout",
         "head_sizes",
@@ -268,7 +268,7 @@ def test_pooling_below_one_band_fails_at_construction_with_a_fix():
         ("cnn", dict(num_features=40, num_frames=8), r"num_frames=8 is too small"),
         ("cnn_lstm_2d_td", dict(num_features=128, chunk_frames=1), r"chunk_frames=1"),
         ("lstm", dict(num_features=8, hidden_sizes=()), r"hidden_sizes must be a non-empty"),
-        ("lstm", dict(num_features=8, summary="max"), r"summary='max' is not one of"),
+        ("lstm", dict(num_features=8, pooling="max"), r"pooling='max' is not one of"),
         ("bilstm", dict(num_features=8, dropout=1.0), r"dropout must be in \[0, 1\)"),
         ("crnn", dict(num_features=64, filters=(32,)), r"same \(non-zero\) length"),
         ("crnn", dict(num_features=64, activation="gelu"), r"activation='gelu'"),

@@ -1,0 +1,266 @@
+"""Experiments: a run's data, its evaluation protocol's folds, training every fold, reports.
+
+:func:`train_and_evaluate` is what ``python -m serjax.main`` runs: it loads the configured
+corpora, splits them by the protocol (``config.data.protocol``), trains and tests each fold
+with :class:`serjax.train.FoldTrainer` and writes the reports (per fold, and pooled over folds).
+It never reads flags.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from absl import logging
+
+from serjax import augment, config_lib, data, files, metrics, writers
+from serjax.train import FoldTrainer, Runtime, SplitData
+
+
+def load_utterances(config: ml_collections.ConfigDict, workdir: Path) -> list[data.Utterance]:
+    """Every usable utterance of the configured corpora, label-mapped and filtered."""
+    utts: list[data.Utterance] = []
+    for corpus in config.data.corpora:
+        if corpus == "synthetic":
+            from serjax.data import synthetic
+
+            utts += synthetic.make_synthetic_corpus(
+                workdir / "synthetic_corpus",
+                num_speakers=config.data.synthetic_speakers,
+                per_class_per_speaker=config.data.synthetic_per_class,
+                sample_rate=config.data.sample_rate,
+                seed=config.seed,
+            )
+            continue
+        root = data.resolve_data_root(config.data_dir)
+        data.ensure_corpus(corpus, root, download=config.download)
+        utts += data.load_corpus(corpus, root)
+    if config.data.gender:
+        utts = data.filter_speakers(utts, gender=config.data.gender)
+    mapping = dict(config.data.label_mapping) or None
+    return data.select_labels(utts, tuple(config.data.classes) or None, mapping)
+
+
+def class_names_of(config: ml_collections.ConfigDict, utts: Sequence[data.Utterance]) -> tuple:
+    """The configured classes, or every label present in canonical order."""
+    if config.data.classes:
+        return tuple(config.data.classes)
+    present = {u.label for u in utts}
+    order = list(data.CANONICAL_EMOTIONS) + sorted(present - set(data.CANONICAL_EMOTIONS))
+    return tuple(name for name in order if name in present)
+
+
+def make_folds(
+    config: ml_collections.ConfigDict, utts: Sequence[data.Utterance]
+) -> list[tuple[str, data.Split]]:
+    """The evaluation protocol's folds as (name, split); a single split is one fold."""
+    cfg = config.data
+    protocol = cfg.protocol
+    if protocol == "named_speakers":
+        split = data.speaker_split(
+            utts, val_speakers=tuple(cfg.val_speakers), test_speakers=tuple(cfg.test_speakers)
+        )
+        return [("main", split)]
+    if protocol == "loso":
+        folds = data.loso_folds(utts, seed=config.seed)
+    elif protocol == "speaker_kfold":
+        folds = data.speaker_kfold(utts, k=cfg.folds, seed=config.seed, n_val_speakers=1)
+    elif protocol == "speaker_fraction":
+        split = data.speaker_fraction_split(
+            utts, cfg.test_fraction, val_fraction=cfg.val_fraction, seed=config.seed
+        )
+        return [("main", split)]
+    else:  # per_corpus_speaker_fraction
+        split = data.per_corpus_speaker_fraction_split(
+            utts, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=config.seed
+        )
+        return [("main", split)]
+    if cfg.run_folds:
+        wanted = {str(f) for f in cfg.run_folds}
+        unknown = wanted - {name for name, _ in folds}
+        if unknown:
+            names = ", ".join(name for name, _ in folds)
+            raise ValueError(
+                f"data.run_folds names unknown folds {sorted(unknown)}; folds: {names}"
+            )
+        folds = [(name, split) for name, split in folds if name in wanted]
+    return list(folds)
+
+
+def decode(
+    config: ml_collections.ConfigDict,
+    utts: Sequence[data.Utterance],
+    class_names: Sequence[str],
+    cache: data.AudioCache,
+) -> SplitData:
+    """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
+    and labels one part of a split; unusable files are skipped and counted."""
+    kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[u.label] for u in kept], np.int32)
+    return SplitData(tuple(kept), tuple(waves), labels)
+
+
+def _counts(part: SplitData, class_names: Sequence[str]) -> dict:
+    counts = np.bincount(part.labels, minlength=len(class_names))
+    return {
+        "utterances": len(part),
+        "speakers": sorted({u.speaker for u in part.utterances}),
+        "per_class": {name: int(c) for name, c in zip(class_names, counts, strict=True)},
+    }
+
+
+def write_report(directory: Path, result: dict, class_names: Sequence[str]) -> None:
+    """results.json, confusion_matrix.png and classification_report.txt, each written atomically."""
+    files.write_json_atomic(directory / "results.json", result)
+    cm = np.array(result["test"]["confusion_matrix"])
+    writers.plot_confusion_matrix(cm, class_names, directory / "confusion_matrix.png")
+    report = metrics.classification_report(result["test"], class_names)
+    files.write_text_atomic(directory / "classification_report.txt", report)
+
+
+def train_fold(
+    config: ml_collections.ConfigDict,
+    fold_dir: Path,
+    split: data.Split,
+    class_names: Sequence[str],
+    cache: data.AudioCache,
+    runtime: Runtime,
+) -> dict:
+    """Trains and tests one fold; writes its report into ``fold_dir`` and returns it."""
+    timings = {}
+    start = time.monotonic()
+    parts = {
+        name: decode(config, getattr(split, name), class_names, cache)
+        for name in ("train", "val", "test")
+    }
+    aug = augment.AugmentConfig.from_config(config.augment)
+    if aug.offline:
+        train = parts["train"]
+        waves, source = augment.expand_offline(
+            train.waveforms, sample_rate=config.data.sample_rate, aug=aug, seed=config.seed
+        )
+        utts = tuple(train.utterances[i] for i in source)
+        parts["train"] = SplitData(utts, tuple(waves), train.labels[source])
+        logging.info("Offline augmentation: %d training files become %d", len(train), len(utts))
+    for name, part in parts.items():
+        if not len(part):
+            raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")
+    timings["load_seconds"] = time.monotonic() - start
+    with writers.MetricWriter(fold_dir / "tensorboard") as writer:
+        trainer = FoldTrainer(config, fold_dir, class_names, parts, runtime, writer)
+        try:
+            start = time.monotonic()
+            progress = trainer.train()
+            timings["train_seconds"] = time.monotonic() - start
+            start = time.monotonic()
+            test, probs = trainer.test()
+            timings["test_seconds"] = time.monotonic() - start
+        finally:
+            trainer.close()
+        writer.confusion_matrix(
+            progress.epoch, "test/confusion_matrix", np.array(test["confusion_matrix"]), class_names
+        )
+        writer.hparams(_flat_hparams(config), {"test/wa": test["wa"], "test/ua": test["ua"]})
+    result = {
+        "test": test,
+        "best_val_ua": progress.best_val_ua,
+        "epochs": progress.epoch,
+        "steps": progress.step,
+        "history": progress.history,
+        "data": {name: _counts(part, class_names) for name, part in parts.items()},
+        "timings": timings,
+        "predictions": {
+            "paths": [str(u.path) for u in parts["test"].utterances],
+            "labels": parts["test"].labels.tolist(),
+            "probabilities": np.round(probs, 6).tolist(),
+        },
+        "class_names": list(class_names),
+        "config": config.to_dict(),
+    }
+    write_report(fold_dir, result, class_names)
+    return result
+
+
+def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
+    flat = {}
+
+    def visit(prefix, node):
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, ml_collections.ConfigDict):
+                visit(name + ".", value)
+            elif isinstance(value, bool | int | float | str):
+                flat[name] = value
+            elif value is not None:
+                flat[name] = str(value)
+
+    visit("", config)
+    return flat
+
+
+def aggregate(fold_results: dict[str, dict], class_names: Sequence[str]) -> dict:
+    """Pooled metrics over every fold's test predictions, and mean ± std over folds."""
+    labels = np.concatenate([r["predictions"]["labels"] for r in fold_results.values()])
+    probs = np.concatenate([r["predictions"]["probabilities"] for r in fold_results.values()])
+    pooled = metrics.classification_metrics(labels, probs, class_names)
+    per_fold = {
+        name: {"wa": r["test"]["wa"], "ua": r["test"]["ua"], "n": len(r["predictions"]["labels"])}
+        for name, r in fold_results.items()
+    }
+    summary = {}
+    for key in ("wa", "ua"):
+        values = np.array([row[key] for row in per_fold.values()])
+        summary[f"{key}_mean"] = float(values.mean())
+        summary[f"{key}_std"] = float(values.std())
+    return {"test": pooled, "folds": per_fold, "fold_summary": summary}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Runs the configured protocol end to end and leaves the report in ``workdir``.
+
+    Resumable: a fold whose report exists is skipped, and a fold with checkpoints continues after
+    its last completed epoch, ending with the same numbers as an uninterrupted run.
+    """
+    config_lib.validate(config)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    files.write_json_atomic(workdir / "config.json", config.to_dict())
+    runtime = Runtime()
+    logging.info("Devices: %s", ", ".join(str(d) for d in jax.devices()))
+    utts = load_utterances(config, workdir)
+    class_names = class_names_of(config, utts)
+    folds = make_folds(config, utts)
+    cache = data.AudioCache(config.data.cache_dir or None)
+    results = {}
+    single = len(folds) == 1 and folds[0][0] == "main"
+    for index, (name, split) in enumerate(folds):
+        fold_dir = workdir if single else workdir / "folds" / name
+        done = fold_dir / "results.json"
+        if done.exists() and not single:
+            results[name] = json.loads(done.read_text())
+            logging.info("Fold %s already finished; reusing its results", name)
+            continue
+        logging.info(
+            "Fold %s (%d/%d): train %d, val %d, test %d utterances",
+            name,
+            index + 1,
+            len(folds),
+            len(split.train),
+            len(split.val),
+            len(split.test),
+        )
+        results[name] = train_fold(config, fold_dir, split, class_names, cache, runtime)
+    if single:
+        final = results["main"]
+    else:
+        final = aggregate(results, class_names)
+        final.update(class_names=list(class_names), config=config.to_dict())
+        write_report(workdir, final, class_names)
+    logging.info("Test results:\n%s", metrics.classification_report(final["test"], class_names))
+    return final

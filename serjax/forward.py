@@ -1,0 +1,114 @@
+"""The one forward path: waveforms → features → model → per-utterance class probabilities.
+
+Training, evaluation and inference all run these functions, so there is a single feature path
+and a single way of turning a model's outputs into an utterance's prediction:
+
+    waveforms [B, T], lengths [B] ── serjax.features.model_inputs ──► [B, S, D]
+      ── S1's segments (optional) ──► [B, W, frames, D] ── model ──► logits [B, W, K]
+      ── softmax, mean over each utterance's valid segments ──► probabilities [B, K]
+
+This module imports no optimiser, writer or checkpoint library: inference builds the model from
+a saved config and runs :func:`predict_step`, nothing else.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+
+from serjax import models
+from serjax.features import FeatureSpec, model_inputs, segments
+
+
+def create_model(
+    config: ml_collections.ConfigDict, num_classes: int, seed: int | None = None
+) -> nnx.Module:
+    """The model ``config.model`` describes, for the input size of ``config.features``.
+
+    Args:
+      config: a run config (``serjax.config_lib.base_config`` and its overrides).
+      num_classes: K of the logits.
+      seed: parameter initialisation (stream ``params``) and dropout (``dropout``, seed + 1);
+        default ``config.seed``.
+
+    Raises:
+      ValueError: unknown model name or hyper-parameter (the message lists the valid ones).
+    """
+    seed = config.seed if seed is None else seed
+    hparams = {k: v for k, v in config.model.items() if k != "name"}
+    hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
+    return models.create_model(
+        config.model.name,
+        num_features=FeatureSpec.from_config(config).num_features,
+        num_classes=num_classes,
+        rngs=nnx.Rngs(params=seed, dropout=seed + 1),
+        **hparams,
+    )
+
+
+def logits_from_inputs(
+    model: nnx.Module, x: jax.Array, steps: jax.Array, mask: jax.Array, spec: FeatureSpec
+) -> tuple[jax.Array, jax.Array]:
+    """Logits ``[B, W, K]`` of model inputs and the weight ``[B, W]`` of each.
+
+    Args:
+      x: ``[B, S, D]`` model inputs; steps: ``[B]`` valid steps of each.
+      mask: ``[B]`` bool, False for padding rows of a batch (their weight is zero).
+      spec: with S1's segments each utterance gives W segments (weight 0 past its end);
+        without them W = 1.
+    """
+    if spec.segmented:
+        cut, cut_steps, valid = segments(
+            x, steps, frames=spec.segment_frames, shift=spec.segment_shift
+        )
+        b, w = cut.shape[:2]
+        logits = model(cut.reshape(b * w, *cut.shape[2:]), cut_steps.reshape(-1))
+        return logits.reshape(b, w, -1), (valid & mask[:, None]).astype(jnp.float32)
+    return model(x, steps)[:, None, :], mask[:, None].astype(jnp.float32)
+
+
+def full_lengths(waveforms: jax.Array, lengths: jax.Array, mask: jax.Array) -> jax.Array:
+    """``lengths`` with padding rows given the full length, so no model sees an empty input."""
+    return jnp.where(mask, lengths, waveforms.shape[-1])
+
+
+def utterance_probabilities(logits: jax.Array, weight: jax.Array) -> jax.Array:
+    """Class probabilities ``[B, K]``: the weighted mean of each utterance's segments'
+    softmax (S1 averages its windows' probabilities; without segments it is the softmax)."""
+    probs = jax.nn.softmax(logits, axis=-1)
+    return jnp.sum(probs * weight[..., None], axis=1) / jnp.maximum(weight.sum(1), 1)[:, None]
+
+
+def predict_step(
+    model: nnx.Module,
+    waveforms: jax.Array,
+    lengths: jax.Array,
+    mask: jax.Array,
+    spec: FeatureSpec,
+) -> jax.Array:
+    """Per-utterance class probabilities ``[B, K]`` of a padded waveform batch.
+
+    Args:
+      model: in eval mode (no dropout; batch norm uses its running statistics).
+      waveforms: float32 ``[B, T]`` at the config's sample rate, preprocessed
+        (``serjax.data.Preprocessing``), zero-padded.
+      lengths: int32 ``[B]`` valid samples; mask: bool ``[B]``, False for padding rows.
+      spec: the feature transform (static).
+    """
+    lengths = full_lengths(waveforms, lengths, mask)
+    x, steps = model_inputs(waveforms, lengths, spec)
+    logits, weight = logits_from_inputs(model, x, steps, mask, spec)
+    return utterance_probabilities(logits, weight)
+
+
+def jitted_predict_step(graphdef: nnx.GraphDef, spec: FeatureSpec):
+    """``predict_step`` for a split model: ``f(state, waveforms, lengths, mask) -> [B, K]``,
+    jitted once per input shape."""
+
+    @jax.jit
+    def step(state, waveforms, lengths, mask):
+        return predict_step(nnx.merge(graphdef, state), waveforms, lengths, mask, spec)
+
+    return step

@@ -1,0 +1,7 @@
+"""``python -m serjax.predict``: see :mod:`serjax.predict.cli`."""
+
+import sys
+
+from serjax.predict.cli import main
+
+sys.exit(main())
