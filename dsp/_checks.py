@@ -67,6 +67,13 @@ def choice(name: str, value: Any, options: Iterable[Any]) -> Any:
     return value
 
 
+def config(value: Any, cls: type) -> Any:
+    """``value`` when it is a ``cls`` (a frozen config dataclass), else a ValueError naming it."""
+    if not isinstance(value, cls):
+        raise ValueError(f"config must be a dsp.{cls.__name__}, got {type(value).__name__}")
+    return value
+
+
 def frame_params(*, n_fft: Any, hop_length: Any, win_length: Any = None) -> tuple[int, int, int]:
     """Validates an STFT geometry; ``win_length=None`` means ``n_fft``."""
     n_fft = positive_int("n_fft", n_fft)

@@ -144,12 +144,6 @@ class FeatureConfig:
         return 1 + (padded - self.n_fft) // self.hop_length
 
 
-def _check_config(config) -> FeatureConfig:
-    if not isinstance(config, FeatureConfig):
-        raise ValueError(f"config must be a dsp.FeatureConfig, got {type(config).__name__}")
-    return config
-
-
 def power_stage(
     x: jax.Array, lengths: jax.typing.ArrayLike, config: FeatureConfig
 ) -> tuple[jax.Array, jax.Array]:
@@ -169,7 +163,7 @@ def power_stage(
       ``[..., frames, n_fft // 2 + 1]`` with padded frames zero; ``n_frames`` int32 ``[...]``
       as ``dsp.num_frames``.
     """
-    config = _check_config(config)
+    config = _checks.config(config, FeatureConfig)
     x = _checks.float_array("x", x)
     if x.shape[-1] == 0:
         raise ValueError(f"x must not be empty (T = 0), got shape {x.shape}")
@@ -219,7 +213,7 @@ def features_from_power(
     Returns:
       ``[..., frames, config.num_features]`` in ``power``'s dtype; padded frames are 0.
     """
-    config = _check_config(config)
+    config = _checks.config(config, FeatureConfig)
     power = _checks.float_array("power", power, min_ndim=2)
     if power.shape[-1] != config.n_freq:
         raise ValueError(
@@ -289,7 +283,7 @@ def features_chunked(
     Returns:
       ``(feats, n_frames)`` as ``features``.
     """
-    config = _check_config(config)
+    config = _checks.config(config, FeatureConfig)
     chunk_frames = _checks.positive_int("chunk_frames", chunk_frames)
     x = _checks.float_array("x", x)
     lengths = _checks.int_array("lengths", lengths, shape=x.shape[:-1])

@@ -131,12 +131,6 @@ class UtteranceConfig:
         return len(self.feature_names)
 
 
-def _check_config(config) -> UtteranceConfig:
-    if not isinstance(config, UtteranceConfig):
-        raise ValueError(f"config must be a dsp.UtteranceConfig, got {type(config).__name__}")
-    return config
-
-
 def utterance_descriptors(
     x: jax.Array, lengths: jax.typing.ArrayLike, config: UtteranceConfig
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -159,7 +153,7 @@ def utterance_descriptors(
       ``mask`` bool ``[..., frames, D]``, the frames each column's functionals read (valid
       frames, and voiced ones for F0).
     """
-    config = _check_config(config)
+    config = _checks.config(config, UtteranceConfig)
     x = _checks.float_array("x", x)
     lengths = _checks.int_array("lengths", lengths, shape=x.shape[:-1])
     feature_config = config.feature_config
