@@ -67,7 +67,7 @@ import dsp
 SAMPLE_RATE = 16000
 BATCH = 64
 ROUNDS = 2  # alternating blocks of passes per contender
-CHUNK_FRAMES = 2048  # frames per lax.map step: a few MiB per stage, within this CPU's caches
+FRAMES_PER_STEP = 2048  # frames per lax.map step: a few MiB per stage, within this CPU's caches
 CONFIG = dsp.FeatureConfig(
     sample_rate=SAMPLE_RATE,
     kind="mfcc",
@@ -124,7 +124,7 @@ def batch_program(x, lengths, config):
 
 
 def chunked_program(x, lengths, config):
-    return dsp.features_chunked(x, lengths, config, chunk_frames=CHUNK_FRAMES)
+    return dsp.features_chunked(x, lengths, config, frames_per_step=FRAMES_PER_STEP)
 
 
 def over_cores(program: Callable, mesh: jax.sharding.Mesh) -> Callable:
@@ -236,7 +236,7 @@ def run_case(
     print(f"\n== {name}: {len(clips)} clips, {audio_seconds:.0f} s of audio ==")
     print(f"  padded batches: {len(batches)} x <= {BATCH}, {len(shapes)} shape(s): {shapes}")
     print(f"  padding: {padded_seconds / audio_seconds - 1:.1%} extra samples computed")
-    chunks = [max(1, CHUNK_FRAMES // CONFIG.max_frames(shape[-1])) for shape in shapes]
+    chunks = [max(1, FRAMES_PER_STEP // CONFIG.max_frames(shape[-1])) for shape in shapes]
     print(f"  chunked: examples per lax.map step, per shape: {chunks}")
     print(f"  chunked/cores: each batch split over {n_devices} CPU device(s)")
     lib_rate = audio_seconds / best["librosa"][0]

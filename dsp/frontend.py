@@ -261,15 +261,19 @@ def features(
 
 
 def features_chunked(
-    x: jax.Array, lengths: jax.typing.ArrayLike, config: FeatureConfig, *, chunk_frames: int = 2048
+    x: jax.Array,
+    lengths: jax.typing.ArrayLike,
+    config: FeatureConfig,
+    *,
+    frames_per_step: int = 2048,
 ) -> tuple[jax.Array, jax.Array]:
     """``features`` computed a few examples at a time, for large batches on a CPU.
 
-    The examples (all leading axes flattened) go through ``jax.lax.map`` in chunks of about
-    ``chunk_frames`` frames, so every intermediate stays in cache and XLA reuses one small set
-    of temporaries instead of allocating the whole batch's. On a CPU this measured 1.5-2x faster
-    than ``features`` for 64 clips of 3-9 s; on an accelerator, where one large batch is what
-    the hardware wants, use ``features``. Results equal ``features``'.
+    The examples (all leading axes flattened) go through ``jax.lax.map`` a few at a time, about
+    ``frames_per_step`` frames per step, so every intermediate stays in cache and XLA reuses one
+    small set of temporaries instead of allocating the whole batch's. On a CPU this measured
+    1.5-2x faster than ``features`` for 64 clips of 3-9 s; on an accelerator, where one large
+    batch is what the hardware wants, use ``features``. Results equal ``features``'.
 
     XLA runs one device's program mostly on one thread. To use every core of a CPU, make one
     CPU device per core (``jax.config.update("jax_num_cpu_devices", n)`` before JAX starts) and
@@ -278,18 +282,18 @@ def features_chunked(
 
     Args:
       x, lengths, config: as ``features``.
-      chunk_frames: target frames per chunk; a chunk holds at least one example.
+      frames_per_step: target frames per ``lax.map`` step; a step holds at least one example.
 
     Returns:
       ``(feats, n_frames)`` as ``features``.
     """
     config = _checks.config(config, FeatureConfig)
-    chunk_frames = _checks.positive_int("chunk_frames", chunk_frames)
+    frames_per_step = _checks.positive_int("frames_per_step", frames_per_step)
     x = _checks.float_array("x", x)
     lengths = _checks.int_array("lengths", lengths, shape=x.shape[:-1])
     batch_shape, total = x.shape[:-1], x.shape[-1]
     frames_per_example = max(config.max_frames(total), 1)
-    chunk = max(1, chunk_frames // frames_per_example)
+    chunk = max(1, frames_per_step // frames_per_example)
     one = lambda pair: features(pair[0], pair[1], config)
     feats, n_frames = jax.lax.map(
         one, (x.reshape(-1, total), lengths.reshape(-1)), batch_size=chunk

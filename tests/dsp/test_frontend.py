@@ -233,7 +233,7 @@ def test_features_chunked_equals_features(fast_jit, tones_and_noise, assert_clos
     def run(x, lengths):
         # 11 frames per example and 25 per chunk: steps of 2 examples and a remainder of 1.
         return dsp.features(x, lengths, config), dsp.features_chunked(
-            x, lengths, config, chunk_frames=25
+            x, lengths, config, frames_per_step=25
         )
 
     (expected, expected_frames), (chunked, chunked_frames) = run(x, lengths)
@@ -257,7 +257,7 @@ mesh = jax.make_mesh((2,), ("batch",))
 spec = (P("batch"), P("batch"))
 
 def chunked(x, lengths):
-    return dsp.features_chunked(x, lengths, config, chunk_frames=30)
+    return dsp.features_chunked(x, lengths, config, frames_per_step=30)
 
 split = jax.jit(jax.shard_map(chunked, mesh=mesh, in_specs=spec, out_specs=spec))
 on_devices = [jax.device_put(a, NamedSharding(mesh, P("batch"))) for a in (x, lengths)]
