@@ -86,6 +86,11 @@ def long_file(tmp_path_factory) -> tuple[Path, list[tuple[float, float, int]]]:
     return path, clips
 
 
+def _tone(n: int, freq: float = 440.0, amplitude: float = 0.1) -> np.ndarray:
+    """``n`` samples of a sine at RATE (a constant would be silent: it is only a DC offset)."""
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(n) / RATE)).astype(np.float32)
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -341,7 +346,7 @@ def bad_files(tmp_path) -> dict[str, tuple[Path, str]]:
     folder.mkdir()
     (folder / "unreadable.wav").write_bytes(b"this is not audio" * 20)
     (folder / "empty.wav").write_bytes(b"")
-    sf.write(folder / "short.wav", np.full(100, 0.1, np.float32), RATE)
+    sf.write(folder / "short.wav", _tone(100), RATE)
     sf.write(folder / "silent.wav", np.zeros(RATE, np.float32), RATE)
     return {
         "missing": (tmp_path / "missing.wav", "no such file"),
@@ -392,11 +397,11 @@ def test_bad_waveforms_through_the_api(predictor):
     with pytest.raises(AudioError, match="silent"):
         predictor.predict(np.zeros(RATE, np.float32), RATE)
     with pytest.raises(AudioError, match="too short"):
-        predictor.predict(np.full(399, 0.1, np.float32), RATE)
+        predictor.predict(_tone(399), RATE)
     with pytest.raises(AudioError, match="no audio"):
         predictor.predict(np.zeros(0, np.float32), RATE)
     with pytest.raises(AudioError, match="waveform 1: non-finite"):
-        predictor.predict_batch([np.ones(RATE), np.full(RATE, np.nan)], RATE)
+        predictor.predict_batch([_tone(RATE), np.full(RATE, np.nan)], RATE)
 
 
 def test_folder_without_audio_is_an_error_row(workdir, tmp_path, capsys):
