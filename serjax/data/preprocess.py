@@ -5,18 +5,19 @@
 is given, so that "inference preprocesses exactly like training" holds by construction:
 
     file or array ── decode / down-mix / reject empty, non-finite, silent ── [remove DC] ──
-      resample (soxr) ── [remove DC] ── [trim leading and trailing non-speech] ──
+      resample (soxr) ── [trim leading and trailing non-speech] ── [remove DC] ──
       [peak-normalise] ── [cut or zero-pad to a fixed duration] ── [cut at a maximum duration]
       ──► float32 [T] at the run's sample rate
 
 Steps in brackets are off unless the config turns them on. Silence is judged without the DC
 offset whether or not it is removed, so a file holding only a constant is rejected as silent.
 The DC offset (the mean) is removed before resampling, so that the resampler does not ring on
-the offset's step at both ends, and again from what :meth:`Preprocessing.finish` is given, so
-that a segment cut from a stream gets it too. Trimming uses
-:func:`serjax.data.silence.speech_bounds`: librosa's rule (60 dB below the loudest frame) with
-a noise-floor estimate, so that it removes low-level noise as well as digital silence, keeping
-50 ms on each side.
+the offset's step at both ends, and again after trimming (in :meth:`Preprocessing.finish`), so
+that what the features see has no offset however much was trimmed, and a segment cut from a
+stream gets it too. Trimming uses :func:`serjax.data.silence.speech_bounds`: ITU-T P.56's
+activity threshold (15.9 dB below the active speech level, never lower than librosa's 60 dB
+below the loudest frame), so that it removes low-level noise as well as digital silence,
+keeping 10 ms on each side.
 
 A :class:`Preprocessing` built directly does only the steps it is given; the base config
 (``serjax.config_lib.base_config``) turns trimming and DC removal on for new runs.
@@ -55,9 +56,9 @@ class Preprocessing:
     Attributes:
       sample_rate: output rate, Hz; inputs at other rates are resampled with soxr.
       trim_silence: cut leading and trailing non-speech (``silence.speech_bounds``: digital
-        silence and low-level noise), keeping 50 ms on each side.
+        silence and low-level noise), keeping 10 ms on each side.
       trim_top_db: trimming never keeps frames more than this many dB below the loudest.
-      remove_dc: subtract the mean (the DC offset), before resampling and after it.
+      remove_dc: subtract the mean (the DC offset), before resampling and after trimming.
       peak_normalize: scale so that the largest absolute sample is 1.
       fixed_seconds: > 0: cut (keeping the start) or zero-pad (at the end) to this duration.
       max_seconds: > 0: cut longer signals to this duration (bounds a batch's padded length).
@@ -124,13 +125,13 @@ class Preprocessing:
         """
         if x.shape[0] < self.min_samples:
             raise AudioError(name, self.too_short(x.shape[0]))
-        if self.remove_dc:
-            x = without_dc(x)
         if self.trim_silence:
             start, end = speech_bounds(x, self.sample_rate, top_db=self.trim_top_db)
             x = x[start:end]
             if x.shape[0] < self.min_samples:
                 raise AudioError(name, self.too_short(x.shape[0]) + " after trimming silence")
+        if self.remove_dc:
+            x = without_dc(x)
         if self.peak_normalize:
             peak = np.abs(x).max(initial=0.0)
             if peak > 0:

@@ -10,6 +10,7 @@ standard error, and every row of such an input says ``upsampled_from`` (its rate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -24,7 +25,14 @@ import numpy as np
 
 from serjax.data.audio import AudioError
 from serjax.data.stream import DEFAULT_VAD_DB, STDIN, is_live_stdin
-from serjax.predict.results import FileFailure, FileResult, PredictorError, Segment, ranked
+from serjax.predict.results import (
+    FileFailure,
+    FileResult,
+    LowSampleRateWarning,
+    PredictorError,
+    Segment,
+    ranked,
+)
 from serjax.progress import StatusLine
 
 __all__ = ["main"]
@@ -375,12 +383,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = _OutputFile(args.output, names) if args.output else None
     failed = 0
     interrupted = False
-    shown_warning = warnings.showwarning
 
-    def show_warning(message, category, *rest, **kwargs) -> None:
-        # One plain line (the predictor warns once per run), not a source location.
+    def show_warning(message, *_args, **_kwargs) -> None:
+        # One plain line, not a source location.
         table.print_error(f"warning: {message}")
 
+    restore = contextlib.ExitStack()
+    restore.enter_context(warnings.catch_warnings())
+    # The predictor warns once per run itself; "always" keeps Python from hiding a warning
+    # because an earlier run in the same process showed the same text.
+    warnings.simplefilter("always", LowSampleRateWarning)
     warnings.showwarning = show_warning
     try:
         if args.segment is None:
@@ -412,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1 if failed else 0
     finally:
-        warnings.showwarning = shown_warning
+        restore.close()
         progress.clear()
         if output:
             output.close()

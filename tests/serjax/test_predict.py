@@ -1,8 +1,6 @@
 """Inference: the API, the command line and the training evaluation agree; long files, bad input.
 
-One smoke model is trained per session (in-process) and shared by every test. Its training is
-cut to three epochs: the smoke run's best checkpoint is the one after epoch 3 (the first with a
-perfect validation UA), and training is deterministic, so this is the very same checkpoint.
+One smoke model is trained per session (``conftest.py``) and shared by every test.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import soundfile as sf
 import soxr
 from flax import nnx
 
-from serjax import config_lib, experiments, forward, predict
+from serjax import config_lib, forward, predict
 from serjax.checkpointing import Checkpointer
 from serjax.data import AudioError, synthetic
 from serjax.data.stream import SegmentCutter
@@ -38,30 +36,6 @@ SADNESS, NEUTRAL, ANGER = 0, 1, 2
 # Results are stored rounded to 6 decimals; padding to other lengths and batch sizes changes
 # the float32 sums in the last bits.
 ATOL = 2e-5
-
-
-def _smoke_config():
-    config = config_lib.load_config_file(ROOT / "configs" / "smoke.py")
-    config.train.epochs = 3
-    return config
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("smoke_run")
-    experiments.train_and_evaluate(_smoke_config(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def predictor(workdir) -> Predictor:
-    return Predictor.from_workdir(workdir)
-
-
-@pytest.fixture(scope="module")
-def evaluation(workdir) -> dict:
-    """The training evaluation's test predictions: paths, labels, probabilities."""
-    return json.loads((workdir / "results.json").read_text())["predictions"]
 
 
 @pytest.fixture(scope="module")
