@@ -8,23 +8,19 @@ very function the training evaluation runs (dsp features and model in one XLA pr
 probabilities match the training report's. Only the model's item of the checkpoint is read;
 nothing of training (optimizer, writers) is imported.
 
-Inference trims leading and trailing non-speech and removes the DC offset by default, whatever
-the run's config says (``trim_silence``/``remove_dc`` turn them off): a model is not meant to
-classify the silence around an utterance. For a run trained with both (the base config's
-default) this is training's own preprocessing; for one trained without them (runs saved before
-they existed, and the reference configs whose published figures were measured without), turning
-both off reproduces the probabilities of its ``results.json``.
+Inference trims leading and trailing non-speech and removes the DC offset whatever the run's
+config says (``trim_silence``/``remove_dc`` turn them off): for a run trained with both (the
+base config's default) this is training's preprocessing; for one trained without (older runs,
+and the reference configs whose figures were measured without), turning both off reproduces
+its ``results.json``.
 
-Many inputs are padded into full batches whose lengths come from a fixed ladder of octaves
-(0.1 s, 0.2 s, 0.4 s, ...), so XLA compiles a handful of shapes whatever the input; a single
-input runs alone; a batch holds at most 128 s of padded audio, so its memory is bounded
-whatever the lengths. A whole file longer than ``block_seconds`` is read in blocks of that
-length, each classified as a file, and its probabilities are the duration-weighted mean of the
-blocks' (as a timeline's summary is), so its memory is bounded too and it is never padded
-together with shorter files. Long recordings can also be cut into overlapping segments
-(``segment``/``hop``): the file is read and resampled in blocks, segments are batched, and
-memory stays bounded however long the file is. Compilation dominates a short run on a CPU;
-setting JAX's ``JAX_COMPILATION_CACHE_DIR`` keeps the compiled programs between runs.
+Many inputs are padded into batches whose lengths come from a ladder of octaves (0.1 s, 0.2 s,
+...), so XLA compiles a handful of shapes; a lone input runs alone; a batch holds at most 128 s
+of padded audio. A whole file longer than ``block_seconds`` is read in blocks of that length,
+each classified as a file, and combined by duration (as a timeline's summary is), so memory is
+bounded and a long file is never padded together with short ones. Long recordings can also be
+cut into overlapping segments (``segment``/``hop``), read and resampled as a stream. Setting
+JAX's ``JAX_COMPILATION_CACHE_DIR`` keeps compiled programs between runs.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-import soundfile as sf
 
 from serjax import data, forward
 from serjax.data.preprocess import Preprocessing
@@ -55,13 +50,13 @@ from serjax.predict.results import (
     duration_weighted,
 )
 from serjax.predict.run import load_run
-from serjax.predict.timeline import Pending, cut_stream
+from serjax.predict.timeline import Pending, classify, cut_stream, read_head
 
 __all__ = ["DEFAULT_BLOCK_SECONDS", "DEFAULT_VAD_DB", "Predictor", "expand_inputs"]
 
 # Blocks read while streaming: a quarter of a second keeps live input responsive, and is large
 # enough that per-block overhead is negligible.
-_BLOCK_SECONDS = 0.25
+_READ_SECONDS = 0.25
 # Whole-file inputs decoded ahead of one round of batching: bounds memory on huge folders while
 # leaving enough files per length bucket to fill batches.
 _FILES_PER_ROUND = 256
@@ -69,8 +64,8 @@ _FILES_PER_ROUND = 256
 _COMPILED: dict[tuple[str, int], Callable] = {}
 # Whole files longer than this are classified block by block (see the module's description).
 DEFAULT_BLOCK_SECONDS = 30.0
-# The most padded audio in one batch: bounds a batch's memory whatever the lengths (about 1 GB
-# for S1's model), while short clips still fill the configured batch size (32 x 3.2 s).
+# The most padded audio in one batch: bounds a batch's memory whatever the lengths, while short
+# clips still fill the configured batch size (32 x 3.2 s).
 _BATCH_SECONDS = 128.0
 
 
@@ -352,7 +347,7 @@ class Predictor:
     ) -> Iterator[Segment]:
         with open_audio(source) as f:
             self._note_rate(f.samplerate, str(source))
-            blocks = mono_blocks(f, str(source), max(256, round(f.samplerate * _BLOCK_SECONDS)))
+            blocks = mono_blocks(f, str(source), max(256, round(f.samplerate * _READ_SECONDS)))
             yield from self._batched(
                 cut_stream(
                     blocks, f.samplerate, self.preprocessing, seg_len, hop_len, vad_db, str(source)
@@ -361,27 +356,15 @@ class Predictor:
                 batch_size,
             )
 
-    def _batched(self, pending: Iterable[Pending], seg_len: int, batch_size: int):
-        """Segments classified a batch at a time, in order."""
+    def _batched(
+        self, pending: Iterable[Pending], seg_len: int, batch_size: int
+    ) -> Iterator[Segment]:
+        """Segments of ``seg_len`` samples classified a batch at a time, in order."""
         # Every segment is padded to the same length, so one shape is compiled per timeline.
         limit = self.preprocessing.max_samples
         length = self.preprocessing.fixed_samples or (min(seg_len, limit) if limit else seg_len)
         rows = self._rows(length, batch_size)
-        waiting: list[Pending] = []
-        for p in pending:
-            waiting.append(p)
-            if sum(w.wave is not None for w in waiting) >= rows:
-                yield from self._classify(waiting, length, rows)
-                waiting = []
-        yield from self._classify(waiting, length, rows)
-
-    def _classify(self, pending: Sequence[Pending], length: int, rows: int) -> list[Segment]:
-        waves = [p.wave for p in pending if p.wave is not None]
-        probs = iter(self._run(waves, length, rows) if waves else ())
-        return [
-            Segment(p.start, p.end, None if p.wave is None else next(probs), p.reason)
-            for p in pending
-        ]
+        return classify(pending, lambda waves: self._run(waves, length, rows), rows)
 
     def summarize(self, source: str, segments: Sequence[Segment]) -> FileResult:
         """The utterance-level result of a timeline: the mean of its classified segments,
@@ -414,30 +397,22 @@ class Predictor:
         Raises:
           AudioError: the file cannot be used.
         """
-        name, limit = str(source), self.block_seconds
-        if self.preprocessing.fixed_samples or self.preprocessing.max_samples:
-            limit = np.inf
+        name, prep = str(source), self.preprocessing
+        with open_audio(source) as f:
+            rate, blocks = f.samplerate, mono_blocks(f, name, 1 << 16)
+            limit = np.inf if prep.fixed_samples or prep.max_samples else self.block_seconds * rate
+            self._note_rate(rate, name)
+            if name != STDIN and f.frames > limit:
+                return self._in_blocks(name, blocks, rate)
+            if name == STDIN:  # its length is known once read
+                head, more = read_head(blocks, limit)
+                if more:
+                    return self._in_blocks(name, itertools.chain(head, blocks), rate)
         if name != STDIN:
-            try:
-                info = sf.info(name)
-            except (sf.SoundFileError, RuntimeError, OSError):
-                return self.preprocessing.load(source)  # raises the reason
-            self._note_rate(info.samplerate, name)
-            if info.frames <= limit * info.samplerate:
-                return self.preprocessing.load(source)
-            with open_audio(source) as f:
-                return self._in_blocks(name, mono_blocks(f, name, 1 << 16), f.samplerate)
-        with open_audio(STDIN) as f:
-            self._note_rate(f.samplerate, name)
-            blocks, stream = [], mono_blocks(f, STDIN, 1 << 16)
-            for block in stream:
-                blocks.append(block)
-                if sum(b.shape[0] for b in blocks) > limit * f.samplerate:
-                    return self._in_blocks(STDIN, itertools.chain(blocks, stream), f.samplerate)
-            rate = f.samplerate
-        if not blocks:
+            return prep.load(source)  # as training decodes it
+        if not head:
             raise data.AudioError(STDIN, "no audio samples")
-        return self.preprocessing.from_array(np.concatenate(blocks), rate, STDIN)
+        return prep.from_array(np.concatenate(head), rate, STDIN)
 
     def _in_blocks(self, name: str, blocks: Iterable[np.ndarray], rate: int) -> FileResult:
         """A long recording's result: blocks of ``block_seconds``, each classified as a file,
@@ -471,12 +446,10 @@ class Predictor:
             x = self._whole(path)
             if isinstance(x, FileResult):
                 return x
-            return self._result(str(path), self._probabilities([x])[0], self._seconds(x))
+            seconds = x.shape[0] / self.sample_rate
+            return self._result(str(path), self._probabilities([x])[0], seconds)
         segments = list(self.iter_segments(path, segment, hop, vad_db=vad_db))
         return self.summarize(str(path), segments)
-
-    def _seconds(self, x: np.ndarray) -> float:
-        return x.shape[0] / self.sample_rate
 
     def predict_files(
         self,
@@ -518,7 +491,7 @@ class Predictor:
             probs = iter(self._probabilities(waves))
             for source, x in zip(round_, loaded, strict=True):
                 if isinstance(x, np.ndarray):
-                    yield self._result(str(source), next(probs), self._seconds(x))
+                    yield self._result(str(source), next(probs), x.shape[0] / self.sample_rate)
                 else:
                     yield x
 

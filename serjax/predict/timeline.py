@@ -3,14 +3,14 @@
 :func:`cut_stream` turns down-mixed blocks at the file's rate into :class:`Pending` segments at
 the model's rate: a streaming resampler, a :class:`serjax.data.stream.SegmentCutter` and
 :meth:`serjax.data.Preprocessing.finish` per segment, so that memory is about one segment and
-one block whatever the recording's length. The predictor batches what it yields.
+one block whatever the recording's length; :func:`classify` batches them for the model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import soxr
@@ -18,8 +18,9 @@ import soxr
 from serjax.data.audio import SILENCE_PEAK, SILENT, AudioError, ac_peak, without_dc
 from serjax.data.preprocess import Preprocessing
 from serjax.data.stream import SegmentCutter, rms_db
+from serjax.predict.results import Segment
 
-__all__ = ["Pending", "cut_stream"]
+__all__ = ["Pending", "classify", "cut_stream", "read_head", "segment_input"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,3 +136,41 @@ def cut_stream(
         raise AudioError(name, preprocessing.too_short(cutter.total))
     for start, x in cutter.finish():
         yield segment_input(start, x, preprocessing, vad_db, name)
+
+
+def read_head(blocks: Iterator[np.ndarray], limit: float) -> tuple[list[np.ndarray], bool]:
+    """The first blocks of a stream, read until more than ``limit`` samples have come.
+
+    Returns:
+      ``(head, more)``: the blocks read, and whether the stream goes on (then ``blocks``
+      continues after ``head``).
+    """
+    head, count = [], 0
+    for block in blocks:
+        head.append(block)
+        count += block.shape[0]
+        if count > limit:
+            return head, True
+    return head, False
+
+
+def classify(
+    pending: Iterable[Pending], run: Callable[[list[np.ndarray]], np.ndarray], rows: int
+) -> Iterator[Segment]:
+    """Segments in order, classified by ``run`` (waveforms -> probabilities ``[N, K]``) as soon
+    as ``rows`` model inputs are waiting, and the rest at the end."""
+    waiting: list[Pending] = []
+    for p in pending:
+        waiting.append(p)
+        if sum(w.wave is not None for w in waiting) >= rows:
+            yield from _classified(waiting, run)
+            waiting = []
+    yield from _classified(waiting, run)
+
+
+def _classified(pending: Sequence[Pending], run: Callable) -> list[Segment]:
+    waves = [p.wave for p in pending if p.wave is not None]
+    probs = iter(run(waves) if waves else ())
+    return [
+        Segment(p.start, p.end, None if p.wave is None else next(probs), p.reason) for p in pending
+    ]
