@@ -44,7 +44,11 @@ def base_config() -> ml_collections.ConfigDict:
     data.gender = ""  # "", "female" or "male": keep one gender only (S5)
     data.sample_rate = 16000
     data.peak_normalize = False
-    data.trim_silence = False
+    # Cut leading and trailing non-speech (digital silence and low-level noise; see
+    # serjax.data.silence.speech_bounds), in training and inference alike.
+    data.trim_silence = True
+    # Remove the DC offset (the mean) before the features; silence is judged without it anyway.
+    data.remove_dc = True
     data.fixed_seconds = 0.0  # > 0: cut or zero-pad every file to this duration (S4, S5)
     data.max_seconds = 0.0  # > 0: cut longer files (bounds the padded batch length)
     data.num_buckets = 4  # padded lengths come from this many length buckets
@@ -163,6 +167,9 @@ def upgrade(saved: dict) -> dict:
     """A config dict saved by an earlier version (a checkpoint's or ``config.json``), in
     today's names; the behaviour it describes is unchanged."""
     saved = {k: dict(v) if isinstance(v, dict) else v for k, v in saved.items()}
+    # Runs saved before these steps existed (or were on by default) did neither.
+    for field in ("trim_silence", "remove_dc"):
+        saved.get("data", {}).setdefault(field, False)
     features = saved.get("features", {})
     if "windows" in features:
         on = bool(features.pop("windows"))

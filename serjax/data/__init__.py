@@ -13,7 +13,7 @@ A typical pipeline::
         ...
 """
 
-from serjax.data.audio import AudioCache, AudioError, decode, trim_bounds
+from serjax.data.audio import AudioCache, AudioError, decode
 from serjax.data.batching import (
     Batch,
     bucket_length,
@@ -39,6 +39,7 @@ from serjax.data.labels import (
     select_labels,
 )
 from serjax.data.preprocess import Preprocessing, load_audio
+from serjax.data.silence import speech_bounds, trim_bounds
 from serjax.data.splits import (
     Split,
     emodb_s1_split,
@@ -90,5 +91,6 @@ __all__ = [
     "select_labels",
     "speaker_fraction_split",
     "speaker_split",
+    "speech_bounds",
     "trim_bounds",
 ]

@@ -2,8 +2,9 @@
 
 Decoding, for every file and every array: decode (the format is read from the content, so an
 AIFF file named ``.wav`` works) → down-mix to mono by averaging the channels → reject empty,
-non-finite or silent audio → resample to the requested rate with soxr. What follows (silence
-trimming, peak normalisation, fixed and maximum duration) is
+non-finite or silent audio (silence is judged without the DC offset, so a constant is silent) →
+optionally remove the DC offset → resample to the requested rate with soxr. What follows
+(silence trimming, peak normalisation, fixed and maximum duration) is
 :class:`serjax.data.preprocess.Preprocessing`, the one object training and inference share.
 
 ``AudioCache`` keeps the decoded, resampled audio (the expensive part) in memory and, when given
@@ -26,6 +27,7 @@ import soundfile as sf
 import soxr
 from absl import logging
 
+from serjax.data.silence import dc_offset
 from serjax.data.utterance import Utterance
 from serjax.files import atomic_open
 
@@ -34,10 +36,8 @@ if TYPE_CHECKING:
 
 # Below -80 dBFS peak a file holds no usable speech (16-bit quantisation noise is -90 dBFS).
 SILENCE_PEAK = 10.0 ** (-80.0 / 20.0)
-
-# librosa.effects.trim's defaults, which the reference systems' silence trimming used.
-TRIM_FRAME_LENGTH = 2048
-TRIM_HOP_LENGTH = 512
+# The reason given for a silent input.
+SILENT = "silent (peak below -80 dBFS once any DC offset is removed)"
 
 _CACHE_FORMAT_VERSION = "1"
 
@@ -62,7 +62,13 @@ def _check_rate(sample_rate: int) -> None:
         raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
 
 
-def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VHQ") -> np.ndarray:
+def decode(
+    path: str | os.PathLike[str],
+    sample_rate: int,
+    *,
+    quality: str = "VHQ",
+    remove_dc: bool = False,
+) -> np.ndarray:
     """Decodes, down-mixes and resamples one file.
 
     Args:
@@ -70,12 +76,15 @@ def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VH
       sample_rate: output rate in Hz.
       quality: soxr quality, one of ``QQ``, ``LQ``, ``MQ``, ``HQ``, ``VHQ``. The default,
         the best, costs little next to decoding.
+      remove_dc: subtract the mean before resampling (where the resampler would otherwise ring
+        on the step of the offset at both ends).
 
     Returns:
       float32 ``[T]`` samples in [-1, 1] at ``sample_rate``.
 
     Raises:
-      AudioError: missing, empty, undecodable, non-finite or silent (peak below -80 dBFS).
+      AudioError: missing, empty, undecodable, non-finite or silent (peak below -80 dBFS once
+        any DC offset is removed).
     """
     _check_rate(sample_rate)
     path = pathlib.Path(path)
@@ -87,12 +96,10 @@ def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VH
         data, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
         raise AudioError(path, f"cannot decode ({e})") from e
-    return to_rate(
-        check_usable(data.mean(axis=1, dtype=np.float32), path),
-        file_rate,
-        sample_rate,
-        quality=quality,
-    )
+    x = check_usable(data.mean(axis=1, dtype=np.float32), path)
+    if remove_dc:
+        x = without_dc(x)
+    return to_rate(x, file_rate, sample_rate, quality=quality)
 
 
 def as_mono_float32(samples: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
@@ -117,18 +124,36 @@ def as_mono_float32(samples: np.ndarray, name: str | os.PathLike[str]) -> np.nda
     return x
 
 
+def ac_peak(x: np.ndarray) -> float:
+    """The largest absolute sample of ``x`` once its mean is removed: ``max |x - mean(x)|``.
+
+    Judged on this, a constant (a DC offset without sound) is silent, while a signal without
+    DC gives its peak. It needs only the minimum, maximum and mean, so a stream can keep it.
+    """
+    if x.shape[0] == 0:
+        return 0.0
+    mean = dc_offset(x)
+    return max(float(x.max()) - mean, mean - float(x.min()))
+
+
+def without_dc(x: np.ndarray) -> np.ndarray:
+    """float32 ``x`` minus its mean (a copy)."""
+    return (x - np.float32(dc_offset(x))).astype(np.float32, copy=False)
+
+
 def check_usable(x: np.ndarray, name: str | os.PathLike[str]) -> np.ndarray:
     """``x`` itself when it holds usable audio.
 
     Raises:
-      AudioError: empty, non-finite or silent (peak below -80 dBFS), naming ``name``.
+      AudioError: empty, non-finite or silent (:func:`ac_peak` below -80 dBFS: a constant DC
+        offset is silent too), naming ``name``.
     """
     if x.shape[0] == 0:
         raise AudioError(name, "no audio samples")
     if not np.isfinite(x).all():
         raise AudioError(name, "non-finite samples")
-    if np.abs(x).max() < SILENCE_PEAK:
-        raise AudioError(name, "silent (peak below -80 dBFS)")
+    if ac_peak(x) < SILENCE_PEAK:
+        raise AudioError(name, SILENT)
     return x
 
 
@@ -138,32 +163,6 @@ def to_rate(x: np.ndarray, rate: int, sample_rate: int, *, quality: str = "VHQ")
     if int(rate) != sample_rate:
         x = soxr.resample(x, int(rate), sample_rate, quality=quality)
     return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def trim_bounds(
-    x: np.ndarray,
-    *,
-    top_db: float = 60.0,
-    frame_length: int = TRIM_FRAME_LENGTH,
-    hop_length: int = TRIM_HOP_LENGTH,
-) -> tuple[int, int]:
-    """``(start, end)`` sample bounds of ``x`` without leading and trailing silence.
-
-    Same rule as ``librosa.effects.trim``: centred frames (zero-padded by ``frame_length // 2``)
-    whose mean power is within ``top_db`` of the loudest frame are speech; the bounds run from
-    the first speech frame's start to the last one's end (clipped to the signal).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    pad = frame_length // 2
-    energy = np.concatenate([[0.0], np.cumsum(np.pad(x, pad) ** 2)])
-    starts = np.arange(0, x.shape[0] + 1, hop_length)
-    power = (energy[starts + frame_length] - energy[starts]) / frame_length
-    amin = 1e-10
-    db = 10.0 * np.log10(np.maximum(power, amin)) - 10.0 * np.log10(max(power.max(), amin))
-    speech = np.flatnonzero(db > -top_db)
-    if speech.size == 0:
-        return 0, 0
-    return int(speech[0] * hop_length), min(x.shape[0], int((speech[-1] + 1) * hop_length))
 
 
 class AudioCache:
@@ -187,7 +186,7 @@ class AudioCache:
         self._memory: dict[str, np.ndarray] = {}
         self.stats: collections.Counter[str] = collections.Counter()
 
-    def _key(self, path: pathlib.Path, sample_rate: int) -> str:
+    def _key(self, path: pathlib.Path, sample_rate: int, remove_dc: bool) -> str:
         try:
             st = path.stat()
         except OSError as e:
@@ -199,6 +198,8 @@ class AudioCache:
             str(st.st_mtime_ns),
             str(sample_rate),
             self.quality,
+            # Only when set, so that entries written before the option existed still match.
+            *(["no DC"] if remove_dc else []),
         )
         return hashlib.sha256("\0".join(fields).encode()).hexdigest()
 
@@ -226,11 +227,18 @@ class AudioCache:
         with atomic_open(self.cache_dir / f"{key}.npy", "wb") as f:
             np.save(f, x, allow_pickle=False)
 
-    def decoded(self, item: Utterance | str | os.PathLike[str], sample_rate: int) -> np.ndarray:
-        """``decode(path, sample_rate)`` through the cache (read-only result)."""
+    def decoded(
+        self,
+        item: Utterance | str | os.PathLike[str],
+        sample_rate: int,
+        *,
+        remove_dc: bool = False,
+    ) -> np.ndarray:
+        """``decode(path, sample_rate, remove_dc=remove_dc)`` through the cache (read-only
+        result)."""
         _check_rate(sample_rate)
         path = _as_path(item)
-        key = self._key(path, sample_rate)
+        key = self._key(path, sample_rate, remove_dc)
         x = self._memory.get(key)
         if x is not None:
             self.stats["memory_hits"] += 1
@@ -240,7 +248,7 @@ class AudioCache:
             self.stats["disk_hits"] += 1
         else:
             self.stats["decoded"] += 1
-            x = decode(path, sample_rate, quality=self.quality)
+            x = decode(path, sample_rate, quality=self.quality, remove_dc=remove_dc)
             self._write_disk(key, x)
         x.flags.writeable = False
         self._memory[key] = x

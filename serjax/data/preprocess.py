@@ -4,11 +4,23 @@
 ``config.features``) and applied to every file training reads and every file or array inference
 is given, so that "inference preprocesses exactly like training" holds by construction:
 
-    file or array ── decode / down-mix / reject empty, non-finite, silent ── resample (soxr) ──
-      [trim leading and trailing silence] ── [peak-normalise] ── [cut or zero-pad to a fixed
-      duration] ── [cut at a maximum duration] ──► float32 [T] at the run's sample rate
+    file or array ── decode / down-mix / reject empty, non-finite, silent ── [remove DC] ──
+      resample (soxr) ── [trim leading and trailing non-speech] ── [remove DC] ──
+      [peak-normalise] ── [cut or zero-pad to a fixed duration] ── [cut at a maximum duration]
+      ──► float32 [T] at the run's sample rate
 
-Steps in brackets are off unless the config turns them on.
+Steps in brackets are off unless the config turns them on. Silence is judged without the DC
+offset whether or not it is removed, so a file holding only a constant is rejected as silent.
+The DC offset (the mean) is removed before resampling, so that the resampler does not ring on
+the offset's step at both ends, and again after trimming (in :meth:`Preprocessing.finish`), so
+that what the features see has no offset however much was trimmed, and a segment cut from a
+stream gets it too. Trimming uses :func:`serjax.data.silence.speech_bounds`: ITU-T P.56's
+activity threshold (15.9 dB below the active speech level, never lower than librosa's 60 dB
+below the loudest frame), so that it removes low-level noise as well as digital silence,
+keeping 10 ms on each side.
+
+A :class:`Preprocessing` built directly does only the steps it is given; the base config
+(``serjax.config_lib.base_config``) turns trimming and DC removal on for new runs.
 """
 
 from __future__ import annotations
@@ -27,8 +39,9 @@ from serjax.data.audio import (
     check_usable,
     decode,
     to_rate,
-    trim_bounds,
+    without_dc,
 )
+from serjax.data.silence import TRIM_TOP_DB, speech_bounds
 
 __all__ = ["RESAMPLER_QUALITY", "Preprocessing", "load_audio"]
 
@@ -42,8 +55,10 @@ class Preprocessing:
 
     Attributes:
       sample_rate: output rate, Hz; inputs at other rates are resampled with soxr.
-      trim_silence: cut leading and trailing silence (``trim_bounds``: librosa's rule).
-      trim_top_db: the silence threshold, dB below the loudest frame.
+      trim_silence: cut leading and trailing non-speech (``silence.speech_bounds``: digital
+        silence and low-level noise), keeping 10 ms on each side.
+      trim_top_db: trimming never keeps frames more than this many dB below the loudest.
+      remove_dc: subtract the mean (the DC offset), before resampling and after trimming.
       peak_normalize: scale so that the largest absolute sample is 1.
       fixed_seconds: > 0: cut (keeping the start) or zero-pad (at the end) to this duration.
       max_seconds: > 0: cut longer signals to this duration (bounds a batch's padded length).
@@ -54,7 +69,8 @@ class Preprocessing:
 
     sample_rate: int = 16000
     trim_silence: bool = False
-    trim_top_db: float = 60.0
+    trim_top_db: float = TRIM_TOP_DB
+    remove_dc: bool = False
     peak_normalize: bool = False
     fixed_seconds: float = 0.0
     max_seconds: float = 0.0
@@ -77,6 +93,7 @@ class Preprocessing:
         return cls(
             sample_rate=int(cfg.sample_rate),
             trim_silence=bool(cfg.trim_silence),
+            remove_dc=bool(cfg.remove_dc),
             peak_normalize=bool(cfg.peak_normalize),
             fixed_seconds=float(cfg.fixed_seconds or 0.0),
             max_seconds=float(cfg.max_seconds or 0.0),
@@ -109,10 +126,12 @@ class Preprocessing:
         if x.shape[0] < self.min_samples:
             raise AudioError(name, self.too_short(x.shape[0]))
         if self.trim_silence:
-            start, end = trim_bounds(x, top_db=self.trim_top_db)
+            start, end = speech_bounds(x, self.sample_rate, top_db=self.trim_top_db)
             x = x[start:end]
             if x.shape[0] < self.min_samples:
                 raise AudioError(name, self.too_short(x.shape[0]) + " after trimming silence")
+        if self.remove_dc:
+            x = without_dc(x)
         if self.peak_normalize:
             peak = np.abs(x).max(initial=0.0)
             if peak > 0:
@@ -130,9 +149,9 @@ class Preprocessing:
           AudioError: missing, empty, undecodable, non-finite, silent or too short.
         """
         if cache is not None:
-            x = cache.decoded(path, self.sample_rate)
+            x = cache.decoded(path, self.sample_rate, remove_dc=self.remove_dc)
         else:
-            x = decode(path, self.sample_rate, quality=self.quality)
+            x = decode(path, self.sample_rate, quality=self.quality, remove_dc=self.remove_dc)
         return self.finish(x, path)
 
     def from_array(
@@ -151,6 +170,8 @@ class Preprocessing:
           ValueError: not 1-D or ``[T, C]``.
         """
         x = check_usable(as_mono_float32(waveform, name), name)
+        if self.remove_dc:
+            x = without_dc(x)
         return self.finish(to_rate(x, sample_rate, self.sample_rate, quality=self.quality), name)
 
 
@@ -160,7 +181,8 @@ def load_audio(
     *,
     peak_normalize: bool = False,
     trim_silence: bool = False,
-    trim_top_db: float = 60.0,
+    trim_top_db: float = TRIM_TOP_DB,
+    remove_dc: bool = False,
     fixed_seconds: float | None = None,
 ) -> np.ndarray:
     """One file as float32 ``[T]`` mono at ``sample_rate``: ``Preprocessing(...).load(path)``.
@@ -176,5 +198,6 @@ def load_audio(
         peak_normalize=peak_normalize,
         trim_silence=trim_silence,
         trim_top_db=trim_top_db,
+        remove_dc=remove_dc,
         fixed_seconds=fixed_seconds or 0.0,
     ).load(Path(path))

@@ -7,9 +7,11 @@
     predictor = Predictor.from_workdir("runs/emodb_lstm")
     probabilities = predictor.predict(waveform, sample_rate)  # [K], in predictor.class_names order
 
-Modules: :mod:`~serjax.predict.predictor` (the :class:`Predictor`), :mod:`~serjax.predict.run`
-(reading a run's folder and checkpoint), :mod:`~serjax.predict.results` (what a prediction
-returns) and :mod:`~serjax.predict.cli` (the command line). Inference imports the forward path,
+Modules: :mod:`~serjax.predict.predictor` (the :class:`Predictor`),
+:mod:`~serjax.predict.timeline` (a recording read as a stream and cut into segments),
+:mod:`~serjax.predict.run` (reading a run's folder and checkpoint),
+:mod:`~serjax.predict.results` (what a prediction returns) and :mod:`~serjax.predict.cli` (the
+command line). Inference imports the forward path,
 features, checkpoints and data, never training, optax's training code, the writers or plotting.
 Names are loaded on first use, so importing this package (or asking the command for ``--help``)
 does not load JAX.
@@ -25,6 +27,8 @@ _EXPORTS = {
     "STDIN": "serjax.data.stream",
     "FileFailure": "serjax.predict.results",
     "FileResult": "serjax.predict.results",
+    "LowSampleRateWarning": "serjax.predict.results",
+    "DEFAULT_BLOCK_SECONDS": "serjax.predict.predictor",
     "Segment": "serjax.predict.results",
     "Predictor": "serjax.predict.predictor",
     "expand_inputs": "serjax.predict.predictor",

@@ -3,17 +3,20 @@
 Prints a table (or a timeline per file with ``--segment``) on standard output, optionally
 writes every class probability to a JSON Lines or CSV file, and shows a progress bar on
 standard error. JAX and the model load only after the arguments parse, so ``--help`` and usage
-errors answer at once.
+errors answer at once. An input sampled below the model's rate is warned about once per run on
+standard error, and every row of such an input says ``upsampled_from`` (its rate).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -22,7 +25,14 @@ import numpy as np
 
 from serjax.data.audio import AudioError
 from serjax.data.stream import DEFAULT_VAD_DB, STDIN, is_live_stdin
-from serjax.predict.results import FileFailure, FileResult, PredictorError, Segment, ranked
+from serjax.predict.results import (
+    FileFailure,
+    FileResult,
+    LowSampleRateWarning,
+    PredictorError,
+    Segment,
+    ranked,
+)
 from serjax.progress import StatusLine
 
 __all__ = ["main"]
@@ -37,8 +47,12 @@ def _row(
     class_names: Sequence[str],
     reason: str | None = None,
     status: str = "ok",
+    upsampled_from: int | None = None,
 ) -> dict[str, Any]:
-    """One record of the output file; the same fields for files, segments and summaries."""
+    """One record of the output file; the same fields for files, segments and summaries.
+
+    ``upsampled_from`` is the input's sample rate when it was below the model's, else None.
+    """
     row: dict[str, Any] = {
         "file": source,
         "kind": kind,
@@ -51,6 +65,7 @@ def _row(
         "runner_up_probability": None,
         "probabilities": None,
         "reason": reason,
+        "upsampled_from": upsampled_from,
     }
     if probabilities is not None:
         ranking = ranked(probabilities, class_names)
@@ -97,6 +112,7 @@ class _OutputFile:
                 "runner_up_probability",
                 *(f"p_{c}" for c in self.class_names),
                 "reason",
+                "upsampled_from",
             ]
             self.csv = csv.DictWriter(self.file, self.fields)
             self.csv.writeheader()
@@ -151,6 +167,11 @@ class _Table:
     def print(self, line: str) -> None:
         self.progress.clear()
         print(line, flush=True)
+        self.progress.draw()
+
+    def print_error(self, line: str) -> None:
+        self.progress.clear()
+        print(line, file=sys.stderr, flush=True)
         self.progress.draw()
 
     def _file(self, source: str) -> str:
@@ -238,6 +259,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch_size", type=int, help="rows per batch (default: the config's)")
     parser.add_argument(
+        "--no-trim",
+        "--no_trim",
+        dest="trim",
+        action="store_false",
+        help="keep leading and trailing non-speech (trimmed by default, whatever the run's "
+        "config; turn off with --keep-dc too to reproduce a run trained without either)",
+    )
+    parser.add_argument(
+        "--keep-dc",
+        "--keep_dc",
+        dest="remove_dc",
+        action="store_false",
+        help="keep the DC offset (removed by default, whatever the run's config)",
+    )
+    parser.add_argument(
+        "--block_seconds",
+        type=float,
+        default=None,
+        help="without --segment, files longer than this are classified in blocks of this "
+        "length, combined by duration, so memory stays bounded (default 30)",
+    )
+    parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -283,6 +326,7 @@ def _segment_file(
                         names,
                         seg.skipped,
                         status,
+                        predictor.upsampled_from(source),
                     )
                 )
         result: FileResult | FileFailure = predictor.summarize(source, segments)
@@ -316,8 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from serjax.predict.predictor import Predictor, expand_inputs
 
     try:
+        options = {"trim_silence": args.trim, "remove_dc": args.remove_dc}
+        if args.block_seconds is not None:
+            options["block_seconds"] = args.block_seconds
         predictor = Predictor.from_workdir(
-            args.workdir, args.checkpoint, fold=args.fold, batch_size=args.batch_size
+            args.workdir, args.checkpoint, fold=args.fold, batch_size=args.batch_size, **options
         )
         if args.segment is not None:
             # Checked before reading any input: a bad segment length is a usage error.
@@ -336,6 +383,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = _OutputFile(args.output, names) if args.output else None
     failed = 0
     interrupted = False
+
+    def show_warning(message, *_args, **_kwargs) -> None:
+        # One plain line, not a source location.
+        table.print_error(f"warning: {message}")
+
+    restore = contextlib.ExitStack()
+    restore.enter_context(warnings.catch_warnings())
+    # The predictor warns once per run itself; "always" keeps Python from hiding a warning
+    # because an earlier run in the same process showed the same text.
+    warnings.simplefilter("always", LowSampleRateWarning)
+    warnings.showwarning = show_warning
     try:
         if args.segment is None:
             table.header()
@@ -366,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1 if failed else 0
     finally:
+        restore.close()
         progress.clear()
         if output:
             output.close()
@@ -381,7 +440,15 @@ def _file_record(
 ) -> dict[str, Any]:
     if isinstance(result, FileFailure):
         return _row(kind, result.source, None, None, None, names, result.reason, "error")
-    return _row(kind, result.source, 0.0, result.seconds, result.probabilities, names)
+    return _row(
+        kind,
+        result.source,
+        0.0,
+        result.seconds,
+        result.probabilities,
+        names,
+        upsampled_from=result.upsampled_from,
+    )
 
 
 if __name__ == "__main__":

@@ -8,12 +8,19 @@ very function the training evaluation runs (dsp features and model in one XLA pr
 probabilities match the training report's. Only the model's item of the checkpoint is read;
 nothing of training (optimizer, writers) is imported.
 
-Many inputs are padded into full batches whose lengths come from a fixed ladder of octaves
-(0.1 s, 0.2 s, 0.4 s, ...), so XLA compiles a handful of shapes whatever the input; a single
-input runs alone. Long recordings can be cut into overlapping segments (``segment``/``hop``):
-the file is read and resampled in blocks, segments are batched, and memory stays bounded however
-long the file is. Compilation dominates a short run on a CPU; setting JAX's
-``JAX_COMPILATION_CACHE_DIR`` keeps the compiled programs between runs.
+Inference trims leading and trailing non-speech and removes the DC offset whatever the run's
+config says (``trim_silence``/``remove_dc`` turn them off): for a run trained with both (the
+base config's default) this is training's preprocessing; for one trained without (older runs,
+and the reference configs whose figures were measured without), turning both off reproduces
+its ``results.json``.
+
+Many inputs are padded into batches whose lengths come from a ladder of octaves (0.1 s, 0.2 s,
+...), so XLA compiles a handful of shapes; a lone input runs alone; a batch holds at most 128 s
+of padded audio. A whole file longer than ``block_seconds`` is read in blocks of that length,
+each classified as a file, and combined by duration (as a timeline's summary is), so memory is
+bounded and a long file is never padded together with short ones. Long recordings can also be
+cut into overlapping segments (``segment``/``hop``), read and resampled as a stream. Setting
+JAX's ``JAX_COMPILATION_CACHE_DIR`` keeps compiled programs between runs.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import dataclasses
 import itertools
 import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,33 +37,36 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-import soxr
 
 from serjax import data, forward
-from serjax.data.audio import SILENCE_PEAK
 from serjax.data.preprocess import Preprocessing
-from serjax.data.stream import (
-    DEFAULT_VAD_DB,
-    STDIN,
-    SegmentCutter,
-    mono_blocks,
-    open_audio,
-    rms_db,
-)
+from serjax.data.stream import DEFAULT_VAD_DB, STDIN, mono_blocks, open_audio
 from serjax.features import FeatureSpec
-from serjax.predict.results import FileFailure, FileResult, Segment
+from serjax.predict.results import (
+    FileFailure,
+    FileResult,
+    LowSampleRateWarning,
+    Segment,
+    duration_weighted,
+)
 from serjax.predict.run import load_run
+from serjax.predict.timeline import Pending, classify, cut_stream, read_head
 
-__all__ = ["DEFAULT_VAD_DB", "Predictor", "expand_inputs"]
+__all__ = ["DEFAULT_BLOCK_SECONDS", "DEFAULT_VAD_DB", "Predictor", "expand_inputs"]
 
 # Blocks read while streaming: a quarter of a second keeps live input responsive, and is large
 # enough that per-block overhead is negligible.
-_BLOCK_SECONDS = 0.25
+_READ_SECONDS = 0.25
 # Whole-file inputs decoded ahead of one round of batching: bounds memory on huge folders while
 # leaving enough files per length bucket to fill batches.
 _FILES_PER_ROUND = 256
 # Jitted predict steps by (config, number of classes); see Predictor.__init__.
 _COMPILED: dict[tuple[str, int], Callable] = {}
+# Whole files longer than this are classified block by block (see the module's description).
+DEFAULT_BLOCK_SECONDS = 30.0
+# The most padded audio in one batch: bounds a batch's memory whatever the lengths, while short
+# clips still fill the configured batch size (32 x 3.2 s).
+_BATCH_SECONDS = 128.0
 
 
 def _length_ladder(longest: int, unit: int) -> tuple[int, ...]:
@@ -70,16 +81,6 @@ def _length_ladder(longest: int, unit: int) -> tuple[int, ...]:
     return tuple(ladder)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Pending:
-    """A cut segment waiting for its batch: the model input, or why it is skipped."""
-
-    start: float
-    end: float
-    wave: np.ndarray | None
-    reason: str | None
-
-
 class Predictor:
     """A trained model with training's preprocessing, ready for audio at any rate.
 
@@ -92,6 +93,11 @@ class Predictor:
       graphdef, state: the split model (``nnx.split``) in eval mode.
       batch_size: most rows per batch (default: the config's ``train.eval_batch_size``).
       checkpoint: where the weights came from, for messages.
+      trim_silence: cut leading and trailing non-speech (default on, whatever the run's
+        config says; :class:`serjax.data.Preprocessing`).
+      remove_dc: remove the DC offset (default on, whatever the run's config says).
+      block_seconds: whole files longer than this are classified in blocks of this length
+        (the duration-weighted mean of the blocks'), so that memory stays bounded.
     """
 
     def __init__(
@@ -103,6 +109,9 @@ class Predictor:
         *,
         batch_size: int | None = None,
         checkpoint: str = "",
+        trim_silence: bool = True,
+        remove_dc: bool = True,
+        block_seconds: float = DEFAULT_BLOCK_SECONDS,
     ):
         self.config = config
         self.class_names = tuple(class_names)
@@ -110,9 +119,17 @@ class Predictor:
         self.batch_size = int(batch_size or config.train.eval_batch_size)
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        self.preprocessing = Preprocessing.from_config(config)
+        self.preprocessing = dataclasses.replace(
+            Preprocessing.from_config(config), trim_silence=trim_silence, remove_dc=remove_dc
+        )
         self.sample_rate = self.preprocessing.sample_rate
         self.min_samples = self.preprocessing.min_samples
+        if not block_seconds * self.sample_rate >= self.min_samples:
+            raise ValueError(f"block_seconds must hold one analysis window, got {block_seconds}")
+        self.block_seconds = float(block_seconds)
+        self._warned_rate = False
+        # Inputs read below the model's rate, by name: their results say so.
+        self._low_rates: dict[str, int] = {}
         self._state = jax.device_put(state)
         key = (json.dumps(config.to_dict(), sort_keys=True, default=str), len(self.class_names))
         if key not in _COMPILED:
@@ -130,6 +147,7 @@ class Predictor:
         *,
         fold: str | None = None,
         batch_size: int | None = None,
+        **options: Any,
     ) -> Predictor:
         """The model of a training workdir.
 
@@ -138,6 +156,7 @@ class Predictor:
           checkpoint: ``"best"`` (by validation UA), ``"latest"`` or a saved step number.
           fold: for a multi-fold (LOSO, k-fold) workdir, the fold's name.
           batch_size: most rows per batch.
+          **options: ``trim_silence``, ``remove_dc``, ``block_seconds`` (see the class).
 
         Raises:
           PredictorError: no such workdir, fold or checkpoint; metadata without the config; or
@@ -152,6 +171,7 @@ class Predictor:
             run.state,
             batch_size=batch_size,
             checkpoint=str(run.checkpoint),
+            **options,
         )
 
     @property
@@ -160,9 +180,32 @@ class Predictor:
         return dict(self.config.data.label_mapping)
 
     # -- preprocessing ------------------------------------------------------------------------
+    def _note_rate(self, rate: int, name: str) -> None:
+        """Records an input's rate when it is below the model's, warning once per predictor."""
+        if rate >= self.sample_rate:
+            self._low_rates.pop(name, None)
+            return
+        self._low_rates[name] = int(rate)
+        if not self._warned_rate:
+            self._warned_rate = True
+            warnings.warn(
+                LowSampleRateWarning(
+                    f"{name} is sampled at {rate} Hz, below the model's {self.sample_rate} Hz: "
+                    f"it is upsampled, but holds nothing above {rate / 2:g} Hz, where the "
+                    f"model's training audio did, so expect lower accuracy (other such inputs "
+                    "are not warned about again; their results say upsampled_from)"
+                ),
+                stacklevel=3,
+            )
+
+    def upsampled_from(self, source: str | os.PathLike[str]) -> int | None:
+        """The sample rate ``source`` was read at (as last read) when below the model's."""
+        return self._low_rates.get(str(source))
+
     def prepare(self, waveform: Any, sample_rate: int, *, name: str = "waveform") -> np.ndarray:
         """A waveform as the model sees it: :meth:`serjax.data.Preprocessing.from_array`, the
-        preprocessing training applies to its files.
+        preprocessing training applies to its files (with this predictor's trimming and DC
+        removal). A rate below the model's is warned about once (``LowSampleRateWarning``).
 
         Args:
           waveform: ``[T]`` mono or ``[T, C]`` multi-channel samples (soundfile's layout),
@@ -174,6 +217,7 @@ class Predictor:
           AudioError: empty, non-finite, silent or too short.
           ValueError: not 1-D or ``[T, C]``.
         """
+        self._note_rate(sample_rate, name)
         return self.preprocessing.from_array(waveform, sample_rate, name)
 
     def load(self, source: str | os.PathLike[str]) -> np.ndarray:
@@ -192,6 +236,11 @@ class Predictor:
         return self.prepare(np.concatenate(blocks), rate, name=STDIN)
 
     # -- the model ----------------------------------------------------------------------------
+    def _rows(self, length: int, wanted: int) -> int:
+        """Rows per batch of ``length`` samples: ``wanted``, fewer when they would exceed
+        ``_BATCH_SECONDS`` of audio (at least one)."""
+        return max(1, min(wanted, round(_BATCH_SECONDS * self.sample_rate) // length))
+
     def _run(self, waves: Sequence[np.ndarray], length: int, rows: int) -> np.ndarray:
         """Probabilities ``[N, K]`` of preprocessed waveforms, in batches of ``rows`` rows of
         ``length`` samples (partial batches padded with masked rows, so one shape is used)."""
@@ -222,10 +271,10 @@ class Predictor:
             groups.setdefault(length, []).append(i)
         # A lone input runs alone (the real-time case); anything more in full batches, so that
         # each length compiles once.
-        rows = 1 if len(waves) == 1 else self.batch_size
+        wanted = 1 if len(waves) == 1 else self.batch_size
         out = np.zeros((len(waves), len(self.class_names)), np.float32)
         for length, index in groups.items():
-            out[index] = self._run([waves[i] for i in index], length, rows)
+            out[index] = self._run([waves[i] for i in index], length, self._rows(length, wanted))
         return out
 
     def predict(self, waveform: Any, sample_rate: int) -> np.ndarray:
@@ -243,6 +292,7 @@ class Predictor:
         ]
         return self._probabilities(prepared)
 
+    # -- timelines ----------------------------------------------------------------------------
     def iter_segments(
         self,
         source: str | os.PathLike[str],
@@ -295,89 +345,81 @@ class Predictor:
         vad_db: float | None,
         batch_size: int,
     ) -> Iterator[Segment]:
-        name = str(source)
-        # Every segment is padded to the same length, so one shape is compiled per timeline.
-        prep = self.preprocessing
-        limit = prep.max_samples
-        length = prep.fixed_samples or (min(seg_len, limit) if limit else seg_len)
-        cutter = SegmentCutter(seg_len, hop_len)
-        pending: list[_Pending] = []
-        peak = 0.0
         with open_audio(source) as f:
-            resampler = None
-            if f.samplerate != self.sample_rate:
-                resampler = soxr.ResampleStream(
-                    f.samplerate, self.sample_rate, 1, dtype="float32", quality=prep.quality
-                )
-            blocks = mono_blocks(f, name, max(256, round(f.samplerate * _BLOCK_SECONDS)))
-            for mono in itertools.chain(blocks, [None]):
-                if mono is None:  # end of input: what the resampler still holds
-                    if resampler is None:
-                        break
-                    mono = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
-                else:
-                    peak = max(peak, float(np.abs(mono).max()))
-                    if resampler is not None:
-                        mono = resampler.resample_chunk(mono, last=False)
-                for start, x in cutter.feed(mono):
-                    pending.append(self._segment_input(start, x, vad_db, name))
-                    if sum(p.wave is not None for p in pending) >= batch_size:
-                        yield from self._classify(pending, length, batch_size)
-                        pending = []
-        # The same checks as a whole file gets, once the whole stream has been seen.
-        if cutter.total == 0:
-            raise data.AudioError(source, "no audio samples")
-        if peak < SILENCE_PEAK:
-            raise data.AudioError(source, "silent (peak below -80 dBFS)")
-        if cutter.total < self.min_samples:
-            raise data.AudioError(source, self.preprocessing.too_short(cutter.total))
-        pending += [self._segment_input(start, x, vad_db, name) for start, x in cutter.finish()]
-        yield from self._classify(pending, length, batch_size)
+            self._note_rate(f.samplerate, str(source))
+            blocks = mono_blocks(f, str(source), max(256, round(f.samplerate * _READ_SECONDS)))
+            yield from self._batched(
+                cut_stream(
+                    blocks, f.samplerate, self.preprocessing, seg_len, hop_len, vad_db, str(source)
+                ),
+                seg_len,
+                batch_size,
+            )
 
-    def _segment_input(
-        self, start: int, x: np.ndarray, vad_db: float | None, name: str
-    ) -> _Pending:
-        """A cut segment, preprocessed as training preprocesses a file, or why it is skipped."""
-        wave, reason = None, None
-        if x.shape[0] < self.min_samples:
-            reason = self.preprocessing.too_short(x.shape[0])
-        elif np.abs(x).max() < SILENCE_PEAK:
-            reason = "silent"
-        elif vad_db is not None and (level := rms_db(x)) < vad_db:
-            reason = f"below the energy gate ({level:.1f} dBFS < {vad_db:g} dBFS)"
-        else:
-            try:
-                wave = self.preprocessing.finish(x, name)
-            except data.AudioError as e:
-                reason = e.reason
-        rate = self.sample_rate
-        return _Pending(start / rate, (start + x.shape[0]) / rate, wave, reason)
-
-    def _classify(self, pending: Sequence[_Pending], length: int, batch_size: int) -> list[Segment]:
-        waves = [p.wave for p in pending if p.wave is not None]
-        probs = iter(self._run(waves, length, batch_size) if waves else ())
-        return [
-            Segment(p.start, p.end, None if p.wave is None else next(probs), p.reason)
-            for p in pending
-        ]
+    def _batched(
+        self, pending: Iterable[Pending], seg_len: int, batch_size: int
+    ) -> Iterator[Segment]:
+        """Segments of ``seg_len`` samples classified a batch at a time, in order."""
+        # Every segment is padded to the same length, so one shape is compiled per timeline.
+        limit = self.preprocessing.max_samples
+        length = self.preprocessing.fixed_samples or (min(seg_len, limit) if limit else seg_len)
+        rows = self._rows(length, batch_size)
+        return classify(pending, lambda waves: self._run(waves, length, rows), rows)
 
     def summarize(self, source: str, segments: Sequence[Segment]) -> FileResult:
-        """The utterance-level result of a timeline: the mean of its classified segments.
+        """The utterance-level result of a timeline: the mean of its classified segments,
+        each weighted by its duration (so a short tail counts for what it lasts).
 
         Raises:
           AudioError: no segment, or every segment skipped.
         """
-        classified = [s.probabilities for s in segments if s.probabilities is not None]
         if not segments:
             raise data.AudioError(source, "no segment was read")
-        if not classified:
+        if all(s.probabilities is None for s in segments):
             reasons = sorted({(s.skipped or "").split(" (")[0] for s in segments})
             raise data.AudioError(
                 source,
                 f"no segment to classify: all {len(segments)} were skipped ({'; '.join(reasons)})",
             )
-        probs = np.mean(classified, axis=0).astype(np.float32)
-        return FileResult(source, self.class_names, probs, segments[-1].end, tuple(segments))
+        return self._result(source, duration_weighted(segments), segments[-1].end, segments)
+
+    def _result(
+        self, source: str, probs: np.ndarray, seconds: float, segments: Sequence[Segment] = ()
+    ) -> FileResult:
+        upsampled = self.upsampled_from(source)
+        return FileResult(source, self.class_names, probs, seconds, tuple(segments), upsampled)
+
+    # -- files --------------------------------------------------------------------------------
+    def _whole(self, source: str | os.PathLike[str]) -> FileResult | np.ndarray:
+        """A whole file preprocessed; or, for a file longer than ``block_seconds`` (unless the
+        run cuts every input itself), its result classified block by block.
+
+        Raises:
+          AudioError: the file cannot be used.
+        """
+        name, prep = str(source), self.preprocessing
+        with open_audio(source) as f:
+            rate, blocks = f.samplerate, mono_blocks(f, name, 1 << 16)
+            limit = np.inf if prep.fixed_samples or prep.max_samples else self.block_seconds * rate
+            self._note_rate(rate, name)
+            if name != STDIN and f.frames > limit:
+                return self._in_blocks(name, blocks, rate)
+            if name == STDIN:  # its length is known once read
+                head, more = read_head(blocks, limit)
+                if more:
+                    return self._in_blocks(name, itertools.chain(head, blocks), rate)
+        if name != STDIN:
+            return prep.load(source)  # as training decodes it
+        if not head:
+            raise data.AudioError(STDIN, "no audio samples")
+        return prep.from_array(np.concatenate(head), rate, STDIN)
+
+    def _in_blocks(self, name: str, blocks: Iterable[np.ndarray], rate: int) -> FileResult:
+        """A long recording's result: blocks of ``block_seconds``, each classified as a file,
+        combined by duration (:meth:`summarize`)."""
+        block = round(self.block_seconds * self.sample_rate)
+        pending = cut_stream(blocks, rate, self.preprocessing, block, block, None, name)
+        return self.summarize(name, list(self._batched(pending, block, self.batch_size)))
 
     def predict_file(
         self,
@@ -389,10 +431,11 @@ class Predictor:
     ) -> FileResult:
         """The prediction for one file (``"-"``: standard input).
 
-        Without ``segment`` the whole file is one utterance, preprocessed as in training. With
-        ``segment`` (and ``hop``, default ``segment``) seconds the result also holds the
-        timeline (see :meth:`iter_segments`), and its probabilities are the mean over the
-        classified segments.
+        Without ``segment`` the whole file is one utterance, preprocessed as in training (a
+        file longer than ``block_seconds`` is classified in blocks; its ``segments`` are the
+        blocks). With ``segment`` (and ``hop``, default ``segment``) seconds the result also
+        holds the timeline (see :meth:`iter_segments`), and its probabilities are the
+        duration-weighted mean over the classified segments.
 
         Raises:
           AudioError: the file cannot be used (the exception names it and says why).
@@ -400,9 +443,11 @@ class Predictor:
         if segment is None:
             if hop is not None or vad_db is not None:
                 raise ValueError("hop and vad_db need segment")
-            x = self.load(path)
-            probs = self._probabilities([x])[0]
-            return FileResult(str(path), self.class_names, probs, x.shape[0] / self.sample_rate)
+            x = self._whole(path)
+            if isinstance(x, FileResult):
+                return x
+            seconds = x.shape[0] / self.sample_rate
+            return self._result(str(path), self._probabilities([x])[0], seconds)
         segments = list(self.iter_segments(path, segment, hop, vad_db=vad_db))
         return self.summarize(str(path), segments)
 
@@ -416,9 +461,10 @@ class Predictor:
     ) -> Iterator[FileResult | FileFailure]:
         """Results of many files, in input order; an unusable file gives a ``FileFailure``.
 
-        Whole files are decoded a few hundred at a time and batched by length bucket;
-        segmented files are processed one after the other, their segments batched. A
-        ``FileFailure`` among ``sources`` (from :func:`expand_inputs`) is passed through.
+        Whole files are decoded a few hundred at a time and batched by length bucket (files
+        longer than ``block_seconds`` are classified on their own, in blocks); segmented files
+        are processed one after the other, their segments batched. A ``FileFailure`` among
+        ``sources`` (from :func:`expand_inputs`) is passed through.
         """
         if segment is not None:
             for source in sources:
@@ -432,23 +478,22 @@ class Predictor:
             return
         sources = iter(sources)
         while round_ := [s for _, s in zip(range(_FILES_PER_ROUND), sources, strict=False)]:
-            loaded: list[FileFailure | np.ndarray] = []
+            loaded: list[FileFailure | FileResult | np.ndarray] = []
             for source in round_:
                 if isinstance(source, FileFailure):
                     loaded.append(source)
                     continue
                 try:
-                    loaded.append(self.load(source))
+                    loaded.append(self._whole(source))
                 except data.AudioError as e:
                     loaded.append(FileFailure(str(source), e.reason))
             waves = [x for x in loaded if isinstance(x, np.ndarray)]
             probs = iter(self._probabilities(waves))
             for source, x in zip(round_, loaded, strict=True):
-                if isinstance(x, FileFailure):
-                    yield x
+                if isinstance(x, np.ndarray):
+                    yield self._result(str(source), next(probs), x.shape[0] / self.sample_rate)
                 else:
-                    seconds = x.shape[0] / self.sample_rate
-                    yield FileResult(str(source), self.class_names, next(probs), seconds)
+                    yield x
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[str | FileFailure]:

@@ -7,11 +7,24 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["FileFailure", "FileResult", "PredictorError", "Segment", "ranked"]
+__all__ = [
+    "FileFailure",
+    "FileResult",
+    "LowSampleRateWarning",
+    "PredictorError",
+    "Segment",
+    "duration_weighted",
+    "ranked",
+]
 
 
 class PredictorError(RuntimeError):
     """A workdir or checkpoint that cannot be used for inference; the message says why."""
+
+
+class LowSampleRateWarning(UserWarning):
+    """An input sampled below the model's rate: upsampled, it lacks the band above its own
+    Nyquist frequency that the model's training audio had, and accuracy suffers."""
 
 
 def ranked(probabilities: np.ndarray, class_names: Sequence[str]) -> list[tuple[str, float]]:
@@ -36,6 +49,21 @@ class Segment:
     skipped: str | None = None
 
 
+def duration_weighted(segments: Sequence[Segment]) -> np.ndarray:
+    """float32 ``[K]``: the mean of the classified segments' probabilities, each weighted by
+    its duration (``end - start``), so that a short tail counts for what it lasts.
+
+    Raises:
+      ValueError: no classified segment.
+    """
+    kept = [s for s in segments if s.probabilities is not None]
+    if not kept:
+        raise ValueError("no classified segment")
+    weights = np.array([s.end - s.start for s in kept], np.float64)
+    probs = np.stack([s.probabilities for s in kept]).astype(np.float64)
+    return (weights @ probs / weights.sum()).astype(np.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class FileResult:
     """The prediction for one input.
@@ -43,10 +71,13 @@ class FileResult:
     Attributes:
       source: the path as given (``"-"`` for standard input).
       class_names: the model's classes, the order of ``probabilities``.
-      probabilities: float32 ``[K]``: the whole-file prediction, or with segments the mean over
-        the classified segments.
+      probabilities: float32 ``[K]``: the whole-file prediction, or with segments (or blocks)
+        the duration-weighted mean over the classified segments (:func:`duration_weighted`).
       seconds: duration analysed, in seconds (after training's preprocessing when not segmented).
-      segments: the timeline when the file was segmented, else empty.
+      segments: the timeline when the file was segmented, the blocks when a long file was
+        classified in blocks, else empty.
+      upsampled_from: the input's sample rate when it was below the model's (see
+        :class:`LowSampleRateWarning`), else None.
     """
 
     source: str
@@ -54,6 +85,7 @@ class FileResult:
     probabilities: np.ndarray
     seconds: float
     segments: tuple[Segment, ...] = ()
+    upsampled_from: int | None = None
 
     @property
     def ranking(self) -> list[tuple[str, float]]:

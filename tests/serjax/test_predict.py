@@ -1,8 +1,6 @@
 """Inference: the API, the command line and the training evaluation agree; long files, bad input.
 
-One smoke model is trained per session (in-process) and shared by every test. Its training is
-cut to three epochs: the smoke run's best checkpoint is the one after epoch 3 (the first with a
-perfect validation UA), and training is deterministic, so this is the very same checkpoint.
+One smoke model is trained per session (``conftest.py``) and shared by every test.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import soundfile as sf
 import soxr
 from flax import nnx
 
-from serjax import config_lib, experiments, forward, predict
+from serjax import config_lib, forward, predict
 from serjax.checkpointing import Checkpointer
 from serjax.data import AudioError, synthetic
 from serjax.data.stream import SegmentCutter
@@ -38,30 +36,6 @@ SADNESS, NEUTRAL, ANGER = 0, 1, 2
 # Results are stored rounded to 6 decimals; padding to other lengths and batch sizes changes
 # the float32 sums in the last bits.
 ATOL = 2e-5
-
-
-def _smoke_config():
-    config = config_lib.load_config_file(ROOT / "configs" / "smoke.py")
-    config.train.epochs = 3
-    return config
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("smoke_run")
-    experiments.train_and_evaluate(_smoke_config(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def predictor(workdir) -> Predictor:
-    return Predictor.from_workdir(workdir)
-
-
-@pytest.fixture(scope="module")
-def evaluation(workdir) -> dict:
-    """The training evaluation's test predictions: paths, labels, probabilities."""
-    return json.loads((workdir / "results.json").read_text())["predictions"]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +58,11 @@ def long_file(tmp_path_factory) -> tuple[Path, list[tuple[float, float, int]]]:
     path = tmp_path_factory.mktemp("long") / "long.wav"
     sf.write(path, np.concatenate(pieces), RATE, subtype="FLOAT")
     return path, clips
+
+
+def _tone(n: int, freq: float = 440.0, amplitude: float = 0.1) -> np.ndarray:
+    """``n`` samples of a sine at RATE (a constant would be silent: it is only a DC offset)."""
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(n) / RATE)).astype(np.float32)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -341,7 +320,7 @@ def bad_files(tmp_path) -> dict[str, tuple[Path, str]]:
     folder.mkdir()
     (folder / "unreadable.wav").write_bytes(b"this is not audio" * 20)
     (folder / "empty.wav").write_bytes(b"")
-    sf.write(folder / "short.wav", np.full(100, 0.1, np.float32), RATE)
+    sf.write(folder / "short.wav", _tone(100), RATE)
     sf.write(folder / "silent.wav", np.zeros(RATE, np.float32), RATE)
     return {
         "missing": (tmp_path / "missing.wav", "no such file"),
@@ -392,11 +371,11 @@ def test_bad_waveforms_through_the_api(predictor):
     with pytest.raises(AudioError, match="silent"):
         predictor.predict(np.zeros(RATE, np.float32), RATE)
     with pytest.raises(AudioError, match="too short"):
-        predictor.predict(np.full(399, 0.1, np.float32), RATE)
+        predictor.predict(_tone(399), RATE)
     with pytest.raises(AudioError, match="no audio"):
         predictor.predict(np.zeros(0, np.float32), RATE)
     with pytest.raises(AudioError, match="waveform 1: non-finite"):
-        predictor.predict_batch([np.ones(RATE), np.full(RATE, np.nan)], RATE)
+        predictor.predict_batch([_tone(RATE), np.full(RATE, np.nan)], RATE)
 
 
 def test_folder_without_audio_is_an_error_row(workdir, tmp_path, capsys):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+from data_testlib import tone
 
 from serjax import config_lib, experiments
 from serjax.data import AudioCache, AudioError, Preprocessing, Utterance
@@ -27,7 +28,8 @@ def _speech_like(path, rate=22050, seconds=1.5):
 @pytest.mark.parametrize(
     "data",
     [
-        {},
+        {"trim_silence": False, "remove_dc": False},
+        {},  # the base config: trimming and DC removal on
         {"trim_silence": True, "peak_normalize": True},
         {"trim_silence": True, "fixed_seconds": 2.0},
         {"peak_normalize": True, "max_seconds": 0.5},
@@ -53,7 +55,7 @@ def test_training_and_inference_preprocess_a_file_identically(tmp_path, data):
         assert n == 2 * 16000
     elif data.get("max_seconds"):
         assert n == 8000
-    elif data.get("trim_silence"):
+    elif config.data.trim_silence:
         assert 0.8 * 16000 <= n < 1.2 * 16000
     else:
         assert n == round(1.5 * 16000)
@@ -64,7 +66,7 @@ def test_training_and_inference_preprocess_a_file_identically(tmp_path, data):
 def test_too_short_is_named_before_and_after_trimming(tmp_path):
     preprocessing = Preprocessing(sample_rate=16000, trim_silence=True, min_samples=400)
     with pytest.raises(AudioError, match=r"too short \(100 samples"):
-        preprocessing.from_array(np.full(100, 0.1, np.float32), 16000, name="tiny")
+        preprocessing.from_array(tone(100 / 16000, 16000, amplitude=0.1), 16000, name="tiny")
     # A 0.1 s blip in 1 s of silence: long enough before trimming, not after (librosa's
     # trimming keeps a few 512-sample hops around it).
     blip = np.zeros(16000, np.float32)
