@@ -155,17 +155,3 @@ def _latest_parameters(workdir: Path) -> dict:
 
     visit("", stored["model"], params)
     return flat
-
-
-def test_unknown_config_field_is_an_error_listing_valid_names(tmp_path):
-    result = subprocess.run(
-        _command(tmp_path, "--config.optim.learnig_rate=0.1"),
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "learnig_rate" in result.stderr
-    assert "learning_rate" in result.stderr
