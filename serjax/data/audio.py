@@ -26,6 +26,7 @@ import soundfile as sf
 import soxr
 from absl import logging
 
+from serjax.data.listing import undecodable_reason
 from serjax.data.utterance import Utterance
 from serjax.files import atomic_open
 
@@ -86,7 +87,7 @@ def decode(path: str | os.PathLike[str], sample_rate: int, *, quality: str = "VH
     try:
         data, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
-        raise AudioError(path, f"cannot decode ({e})") from e
+        raise AudioError(path, undecodable_reason(path, e)) from e
     return to_rate(
         check_usable(data.mean(axis=1, dtype=np.float32), path),
         file_rate,
