@@ -353,10 +353,10 @@ def _parse_files(
         )
     utts = sorted(by_uid.values(), key=lambda u: (u.speaker, u.extra["id"]))
     if not utts:
-        skipped = f"; {listing.skipped_summary(folder)}" if listing.skipped else ""
+        skipped = f" {listing.skipped_summary(folder)}" if listing.skipped else ""
         raise ValueError(
             f"No usable {name} file under {folder} ({len(files)} audio files, {malformed} with "
-            f"malformed names): expected {EXPECTED_LAYOUT[name]}{skipped}"
+            f"malformed names): expected {EXPECTED_LAYOUT[name]}.{skipped}"
         )
     logging.info(
         "%s: %d utterances, %d speakers from %s; skipped %d malformed names, excluded %d by "

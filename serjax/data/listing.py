@@ -78,7 +78,8 @@ class AudioListing:
             if kinds
             else self.skipped[0][1]
         )
-        return f"{folder}: skipped {len(self.skipped)} files ({names}{more}): {remedy}."
+        count = f"{len(self.skipped)} file{'s' if len(self.skipped) != 1 else ''}"
+        return f"{folder}: skipped {count} ({names}{more}): {remedy}."
 
 
 def _is_hidden(name: str) -> bool:

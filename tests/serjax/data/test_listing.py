@@ -100,7 +100,9 @@ def test_corpus_loading_warns_once_about_skipped_formats(tmp_path, caplog):
 
 def test_a_corpus_of_only_unsupported_formats_says_so(tmp_path):
     touch(tmp_path, "emodb/wav/03a01Wa.m4a")
-    with pytest.raises(ValueError, match=r"No usable emodb file .*skipped 1 files .*\.m4a"):
+    with pytest.raises(
+        ValueError, match=r"No usable emodb file .*\. .*skipped 1 file \(03a01Wa\.m4a\)"
+    ):
         data.load_corpus("emodb", tmp_path)
 
 
