@@ -37,7 +37,8 @@ def test_help_lists_the_configs_and_how_to_see_the_fields():
 
 
 def test_print_config_shows_every_field_with_the_overrides_and_runs_nothing(tmp_path):
-    result = _main("--config=configs/smoke.py", "--print_config", "--config.train.epochs=3")
+    config = ROOT / "configs" / "smoke.py"
+    result = _main(f"--config={config}", "--print_config", "--config.train.epochs=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "epochs: 3" in result.stdout
     for field in ("learning_rate:", "n_mels: 24", "corpora:"):
