@@ -81,8 +81,13 @@ def cmvn(
     """Per-utterance cepstral mean (and variance) normalisation over valid frames.
 
     ``"mean"``: ``x - mean``; ``"meanvar"``: ``(x - mean) / sqrt(var + eps)``, with the
-    population variance (ddof 0) of the valid frames. ``eps`` keeps a constant feature finite
-    (and its gradient too) and is invisible next to the variance of real features.
+    population variance (ddof 0) of the valid frames. ``eps`` keeps the division finite (and
+    its gradient too) and is invisible next to the variance of real features.
+
+    A feature that is constant over an example's valid frames (zero variance: a silent band, a
+    clipped or DC-only input) becomes exactly 0 with either kind. Computed, its mean differs
+    from the constant by a rounding error, which ``1 / sqrt(eps)`` would blow up to order 1.
+    Every other feature is normalised by the formulas above, unchanged.
 
     Args:
       x: float ``[..., frames, D]``.
@@ -104,4 +109,7 @@ def cmvn(
     y = x - mean
     if kind == "meanvar":
         y = y * jax.lax.rsqrt(var + eps)
-    return jnp.where(mask, y, 0)
+    # Constant over the valid frames: exactly equal extremes (the computed var may not be 0).
+    lowest = jnp.min(jnp.where(mask, x, jnp.inf), axis=-2, keepdims=True)
+    highest = jnp.max(jnp.where(mask, x, -jnp.inf), axis=-2, keepdims=True)
+    return jnp.where(mask & (lowest != highest), y, 0)

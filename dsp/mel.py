@@ -9,6 +9,7 @@ is an XLA constant.
 from __future__ import annotations
 
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -102,7 +103,9 @@ def mel_filterbank(
     rises from edge ``m`` to ``m + 1`` and falls to ``m + 2``, evaluated at the FFT bin centres
     ``k * sample_rate / n_fft``. ``norm="slaney"`` divides each triangle by half its width in Hz
     (``2 / (f[m + 2] - f[m])``); ``None`` leaves peaks at 1. As in librosa, too many bands for
-    the FFT resolution leave some filters empty (all zero).
+    the FFT resolution leave some filters empty (all zero); a ``UserWarning`` then names how
+    many, as librosa warns (it is raised when the filterbank is built, in NumPy, so under
+    ``jax.jit`` it comes once per trace).
 
     Args:
       sample_rate: Hz.
@@ -121,7 +124,17 @@ def mel_filterbank(
     n_mels = _checks.positive_int("n_mels", n_mels)
     htk = _checks.boolean("htk", htk)
     norm = _checks.choice("norm", norm, MEL_NORMS)
-    return _mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)
+    basis = _mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)
+    empty = np.flatnonzero(~basis.any(axis=0))
+    if empty.size:
+        warnings.warn(
+            f"{empty.size} of {n_mels} mel filters are empty (all zero: no FFT bin falls inside "
+            f"them, first band {empty[0]}), so their channels carry no signal. Use fewer bands "
+            f"(n_mels), a larger n_fft or a higher sample rate (and fmax).",
+            UserWarning,
+            stacklevel=2,
+        )
+    return basis
 
 
 def apply_filterbank(power: jax.Array, basis: jax.typing.ArrayLike) -> jax.Array:

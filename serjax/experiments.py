@@ -229,11 +229,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """
     config_lib.validate(config)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    files.write_json_atomic(workdir / "config.json", config.to_dict())
     runtime = Runtime()
     logging.info("Devices: %s", ", ".join(str(d) for d in jax.devices()))
     utts = load_utterances(config, workdir)
+    # Only now: a run that cannot find its data leaves no trace in the workdir.
+    workdir.mkdir(parents=True, exist_ok=True)
+    files.write_json_atomic(workdir / "config.json", config.to_dict())
     class_names = class_names_of(config, utts)
     folds = make_folds(config, utts)
     cache = data.AudioCache(config.data.cache_dir or None)

@@ -1,24 +1,44 @@
-"""The training job: ``python -m serjax.main --config=configs/emodb_lstm.py --workdir=runs/x``.
+"""The training job: trains, evaluates and reports one configured run.
 
-Flags only; the work is :func:`serjax.experiments.train_and_evaluate`. Any config field can be
-overridden on the command line, e.g. ``--config.train.epochs=20``; a config file that takes an
-argument is given as ``--config=configs/file.py:arg``.
+Usage:
+  python -m serjax.main --config=configs/emodb_lstm.py --workdir=runs/emodb_lstm
+
+--config names a run configuration; the project's are in configs/:
+  emodb_lstm.py         S1: Emo-DB, 2 x LSTM 128 on log-mel 40 + deltas (the main job)
+  emodb_bilstm.py       S1 with 2 x BiLSTM 64
+  emodb_lstm_loso.py    S1, leave one speaker out (10 folds)
+  ravdess_lstm_s2.py    S2: RAVDESS, LSTM 256 -> 64 on 13 averaged MFCCs
+  ravdess_lstm_s3.py    S3: RAVDESS, 2 x LSTM 1024 on MFCC 40
+  emodb_cnn_lstm_s4.py  S4: Emo-DB 3.5 s clips, 2-D CNN-LSTM on log-mel 128
+  crnn_s5.py            S5: TESS + CREMA-D + RAVDESS (female), CRNN with attention
+  smoke.py              a synthetic corpus made on the fly; trains in seconds
+
+Any config field can be overridden, e.g. --config.train.epochs=20 or
+--config.model.hidden_sizes="(256, 64)". --print_config prints every field with its value
+(overrides applied) and exits. A config file that takes an argument is given as
+--config=configs/file.py:arg. Corpora are read from --data_dir, else $SERJAX_DATA_DIR.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import logging as std_logging
+import os
+import re
 import sys
+from pathlib import Path
 
 import jax
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from serjax import data, experiments, train
+from serjax import config_lib, data, experiments, train
 from serjax.checkpointing import CheckpointError
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Run configuration file.", lock_config=True
+    "config", None, "Run configuration file (see the list above).", lock_config=True
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and the report.")
 _DATA_DIR = flags.DEFINE_string(
@@ -27,12 +47,115 @@ _DATA_DIR = flags.DEFINE_string(
 _NO_DOWNLOAD = flags.DEFINE_bool(
     "no_download", False, "Never download a missing corpus; fail with where to get it instead."
 )
-flags.mark_flags_as_required(["config", "workdir"])
+_PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config", False, "Print every config field with its value and exit; runs nothing."
+)
+flags.mark_flag_as_required("config")
+flags.register_multi_flags_validator(
+    ["workdir", "print_config"],
+    lambda values: bool(values["workdir"]) or values["print_config"],
+    message="--workdir is required (the folder the run writes to)",
+)
+
+# The project's run configurations, listed when --config names no file.
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+# Records from files under this folder are serjax's own; everything else is a library's.
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
 
 
-def _quiet_libraries(record) -> bool:
-    """Keeps the console to serjax's own progress: library chatter below WARNING is dropped."""
-    return record.levelno >= std_logging.WARNING or "/serjax/" in record.pathname
+def _quiet_libraries(record: std_logging.LogRecord) -> bool:
+    """Keeps the console to serjax's own progress: library chatter below WARNING is dropped.
+
+    A record is serjax's when the file that logged it lies in this package's folder, wherever
+    the clone is and whatever it is called (a virtual environment inside a clone named
+    ``serjax`` holds libraries whose paths contain ``/serjax/`` too).
+    """
+    return record.levelno >= std_logging.WARNING or _is_own_file(record.pathname)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_own_file(pathname: str) -> bool:
+    return os.path.realpath(pathname).startswith(_PACKAGE_DIR)
+
+
+def _config_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
+
+
+def config_file_problem(path: str) -> str:
+    """One line on why ``--config=path`` names no loadable file, with the valid choices."""
+    file = Path(path.split(":", 1)[0])
+    if file.is_file():
+        return f"--config={path}: the file exists but cannot be loaded as a config"
+    # The choices: the named folder's config files, else the project's.
+    folder = file.parent if _config_files(file.parent) else CONFIGS_DIR
+    names = _config_files(folder)
+    close = difflib.get_close_matches(file.name, names, n=1)
+    hint = f"; did you mean {folder / close[0]}?" if close else ""
+    choices = f" The config files in {folder}: {', '.join(names)}." if names else ""
+    return f"--config={path}: no such file{hint}{choices}"
+
+
+def unknown_field_problem(config: ml_collections.ConfigDict, dotted: str) -> str | None:
+    """One line naming the first part of ``config.<dotted>`` that is no field, or None."""
+    node, walked = config, "config"
+    for name in dotted.split("."):
+        if not isinstance(node, ml_collections.ConfigDict):
+            return f"--config.{dotted}: {walked} is a value, not a group of fields"
+        if name not in node:
+            fields = sorted(node.keys())
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f" Did you mean {walked}.{close[0]}?" if close else ""
+            return (
+                f"--config.{dotted}: {walked} has no field {name!r}.{hint} Its fields: "
+                f"{', '.join(fields)} (--print_config shows them all)."
+            )
+        node, walked = node[name], f"{walked}.{name}"
+    return None
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with config mistakes reported in one line like its other errors."""
+    try:
+        argv = app.parse_flags_with_usage(argv)
+    except (AttributeError, KeyError):
+        # ml_collections applies the overrides while it parses --config and fails with chained
+        # tracebacks on a field that does not exist; name the field and its neighbours instead.
+        problem = _override_problem(argv)
+        if problem is None:
+            raise
+    else:
+        if isinstance(_CONFIG.value, ml_collections.ConfigDict):
+            return argv
+        # ml_collections defers a missing file's error until the config is first read.
+        problem = config_file_problem(config_flags.get_config_filename(flags.FLAGS["config"]))
+    sys.stderr.write(f"FATAL Flags parsing error: {problem}\n")
+    sys.stderr.write("Pass --helpshort or --helpfull to see help on flags.\n")
+    sys.exit(1)
+
+
+def _config_argument(argv: list[str]) -> str | None:
+    """The value of ``--config=VALUE`` or ``--config VALUE`` in ``argv``."""
+    for index, arg in enumerate(argv[1:], start=1):
+        if match := re.fullmatch(r"--?config=(.*)", arg):
+            return match[1]
+        if re.fullmatch(r"--?config", arg) and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+def _override_problem(argv: list[str]) -> str | None:
+    """The first ``--config.a.b=...`` in ``argv`` that names no field, described; or None."""
+    path = _config_argument(argv)
+    if path is None:
+        return None
+    file, _, arg = path.partition(":")
+    config = config_lib.load_config_file(file, arg or None)
+    for arg in argv[1:]:
+        match = re.match(r"--?config\.([\w.]+)", arg)
+        if match and (problem := unknown_field_problem(config, match[1])):
+            return problem
+    return None
 
 
 def main(argv: list[str]) -> int:
@@ -44,6 +167,9 @@ def main(argv: list[str]) -> int:
             config.data_dir = _DATA_DIR.value
         if _NO_DOWNLOAD.value:
             config.download = False
+    if _PRINT_CONFIG.value:
+        print(config)
+        return 0
     if config.train.distributed:
         jax.distributed.initialize()
     logging.get_absl_handler().addFilter(_quiet_libraries)
@@ -56,14 +182,14 @@ def main(argv: list[str]) -> int:
         CheckpointError,
         train.NonFiniteLossError,
     ) as error:
-        logging.error("%s", error)
+        # Printed once, without a log prefix: it is the answer to the command, not a log line.
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
 
 
 def run() -> None:
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from serjax.data.batching import (
 )
 from serjax.data.corpora import (
     CORPORA,
-    audio_files,
     corpus_dir,
     load_corpus,
     resolve_data_root,
@@ -38,6 +37,7 @@ from serjax.data.labels import (
     encode_labels,
     select_labels,
 )
+from serjax.data.listing import AudioListing, audio_files, is_lfs_pointer, list_audio
 from serjax.data.preprocess import Preprocessing, load_audio
 from serjax.data.silence import speech_bounds, trim_bounds
 from serjax.data.splits import (
@@ -61,6 +61,7 @@ __all__ = [
     "CORPUS_LABEL_CODES",
     "AudioCache",
     "AudioError",
+    "AudioListing",
     "Batch",
     "DownloadError",
     "Preprocessing",
@@ -79,7 +80,9 @@ __all__ = [
     "encode_labels",
     "ensure_corpus",
     "filter_speakers",
+    "is_lfs_pointer",
     "iterate_batches",
+    "list_audio",
     "load_audio",
     "load_corpus",
     "loso_folds",

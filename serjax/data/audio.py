@@ -27,6 +27,7 @@ import soundfile as sf
 import soxr
 from absl import logging
 
+from serjax.data.listing import undecodable_reason
 from serjax.data.silence import dc_offset
 from serjax.data.utterance import Utterance
 from serjax.files import atomic_open
@@ -95,7 +96,7 @@ def decode(
     try:
         data, file_rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as e:
-        raise AudioError(path, f"cannot decode ({e})") from e
+        raise AudioError(path, undecodable_reason(path, e)) from e
     x = check_usable(data.mean(axis=1, dtype=np.float32), path)
     if remove_dc:
         x = without_dc(x)

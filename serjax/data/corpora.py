@@ -15,11 +15,14 @@ layouts and the common flattened copies work:
   from ``VideoDemographics.csv`` anywhere in the folder, else it is unknown.
 
 Any extension that soundfile can decode is accepted (the format itself is read from the
-content when the audio is loaded). Hidden files and ``__MACOSX`` folders, which archive tools
-leave behind, are ignored; files with other extensions (label files, PDFs) are ignored too.
-Audio files whose names do not parse are skipped with one warning each and counted. When a
-copy holds the same utterance twice (some redistributions nest a second copy of the corpus),
-the first path in sorted order is kept and the duplicates are counted in one warning.
+content when the audio is loaded); folders are listed by :func:`serjax.data.listing.list_audio`
+(each real folder and file once, symbolic-link loops included). Hidden files and ``__MACOSX``
+folders, which archive tools leave behind, are ignored; files with other extensions (label
+files, PDFs) are ignored too. Audio in formats that cannot be decoded (``.m4a``, ...) is counted
+and named in one warning that says what to convert it to. Audio files whose names do not parse
+are skipped with one warning each and counted. When a copy holds the same utterance twice (some
+redistributions nest a second copy of the corpus), the first path in sorted order is kept and
+the duplicates are counted in one warning.
 """
 
 from __future__ import annotations
@@ -36,16 +39,12 @@ from collections.abc import Callable, Mapping
 from absl import logging
 
 from serjax.data.labels import CORPUS_LABEL_CODES
+from serjax.data.listing import AudioListing, list_audio
 from serjax.data.utterance import Utterance
 
 CORPORA: tuple[str, ...] = ("emodb", "ravdess", "tess", "savee", "cremad")
 
 DATA_DIR_ENV = "SERJAX_DATA_DIR"
-
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc", ".ogg", ".oga", ".opus", ".mp3"}
-    | {".au", ".snd", ".caf", ".w64", ".rf64", ".sph"}
-)
 
 # What each folder should contain, for error messages.
 EXPECTED_LAYOUT: Mapping[str, str] = {
@@ -106,18 +105,6 @@ def corpus_dir(name: str, data_root: str | os.PathLike[str] | None) -> pathlib.P
 def _check_name(name: str) -> None:
     if name not in CORPORA:
         raise ValueError(f"Unknown corpus {name!r}; valid names: {', '.join(CORPORA)}")
-
-
-def audio_files(folder: pathlib.Path) -> list[pathlib.Path]:
-    """Audio files under ``folder`` (recursively), sorted, without archive debris."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__MACOSX"]
-        for filename in filenames:
-            path = pathlib.Path(dirpath, filename)
-            if not filename.startswith(".") and path.suffix.lower() in AUDIO_EXTENSIONS:
-                found.append(path)
-    return sorted(found)
 
 
 # --- name parsers: path -> _Parsed, ValueError(reason) when malformed -------------------------
@@ -316,16 +303,21 @@ def scan_corpus(name: str, folder: pathlib.Path, **options: object) -> list[Utte
             f"Unknown options {unknown} for corpus {name!r}; valid options: {valid or 'none'}"
         )
     parse = factory(folder, **options)
-    return _parse_files(name, folder, audio_files(folder), parse)
+    listing = list_audio(folder)
+    if listing.skipped:
+        logging.warning("%s", listing.skipped_summary(folder))
+    return _parse_files(name, folder, listing, parse)
 
 
 def _parse_files(
     name: str,
     folder: pathlib.Path,
-    files: list[pathlib.Path],
+    listing: AudioListing,
     parse: Callable[[pathlib.Path], _Parsed],
 ) -> list[Utterance]:
-    """Applies a corpus's name parser to ``files``, skipping and counting what does not parse."""
+    """Applies a corpus's name parser to the listed files, skipping and counting what does not
+    parse."""
+    files = listing.files
     codes = CORPUS_LABEL_CODES[name]
     by_uid: dict[str, Utterance] = {}
     malformed = excluded = 0
@@ -361,9 +353,10 @@ def _parse_files(
         )
     utts = sorted(by_uid.values(), key=lambda u: (u.speaker, u.extra["id"]))
     if not utts:
+        skipped = f" {listing.skipped_summary(folder)}" if listing.skipped else ""
         raise ValueError(
             f"No usable {name} file under {folder} ({len(files)} audio files, {malformed} with "
-            f"malformed names): expected {EXPECTED_LAYOUT[name]}."
+            f"malformed names): expected {EXPECTED_LAYOUT[name]}.{skipped}"
         )
     logging.info(
         "%s: %d utterances, %d speakers from %s; skipped %d malformed names, excluded %d by "

@@ -33,13 +33,9 @@ from typing import TextIO
 
 from absl import logging
 
-from serjax.data.corpora import (
-    EXPECTED_LAYOUT,
-    audio_files,
-    corpus_dir,
-    scan_corpus,
-)
+from serjax.data.corpora import EXPECTED_LAYOUT, corpus_dir, scan_corpus
 from serjax.data.emodb_sha256 import EMODB_SHA256SUMS
+from serjax.data.listing import LFS_FETCH_HINT, audio_files, lfs_pointers
 from serjax.progress import StatusLine
 
 _CHUNK = 1 << 20
@@ -114,6 +110,20 @@ def instructions(name: str, data_root: pathlib.Path) -> str:
     return (
         f"{name} ({source.licence}) is available from {source.homepage}: {source.how} into "
         f"{data_root / name}, so that it holds {EXPECTED_LAYOUT[name]}."
+    )
+
+
+def placeholder_problem(name: str, folder: pathlib.Path, files: list[pathlib.Path]) -> str | None:
+    """Why the audio ``files`` of corpus ``name`` under ``folder`` are not audio (Git LFS
+    pointer files), with the remedy; None when none of them is a pointer."""
+    pointers = lfs_pointers(files)
+    if not pointers:
+        return None
+    return (
+        f"{len(pointers)} of the {len(files)} audio files under {folder} are Git LFS pointer "
+        f"files ({pointers[0].stat().st_size}-byte text placeholders such as "
+        f"{pointers[0].relative_to(folder)}), not audio: {LFS_FETCH_HINT}, or get {name} from "
+        f"{SOURCES[name].homepage}"
     )
 
 
@@ -262,10 +272,13 @@ def download_corpus(
 
     Raises:
       DownloadError: the download, the archive or the verification failed (nothing is left
-        behind), or the corpus cannot be downloaded directly (the message says how to get it).
+        behind), the corpus cannot be downloaded directly (the message says how to get it), or
+        the existing folder holds Git LFS pointer files instead of audio (it is left alone).
     """
     target = corpus_dir(name, data_root)
-    if target.is_dir() and audio_files(target):
+    if existing := audio_files(target):
+        if problem := placeholder_problem(name, target, existing):
+            raise DownloadError(f"{problem}.")
         return target
     source = SOURCES[name]
     if url is None:
@@ -326,12 +339,15 @@ def ensure_corpus(
 
     Raises:
       ValueError: unknown corpus, or no data root given or in ``SERJAX_DATA_DIR``.
-      FileNotFoundError: the corpus is missing and cannot (or may not) be downloaded; the
-        message says where it was looked for and how to get it.
+      FileNotFoundError: the corpus is missing and cannot (or may not) be downloaded, or its
+        folder holds Git LFS pointer files instead of audio; the message says where it was
+        looked for and how to get it.
       DownloadError: the download failed.
     """
     folder = corpus_dir(name, data_root)
-    if folder.is_dir() and audio_files(folder):
+    if existing := audio_files(folder):
+        if problem := placeholder_problem(name, folder, existing):
+            raise FileNotFoundError(f"{problem}.")
         return folder
     source = SOURCES[name]
     if download and source.url is not None:

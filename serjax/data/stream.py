@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from serjax.data.audio import AudioError
+from serjax.data.listing import undecodable_reason
 
 __all__ = [
     "DEFAULT_VAD_DB",
@@ -116,7 +117,10 @@ def open_audio(source: str | os.PathLike[str]) -> Iterator[sf.SoundFile]:
                 f = stack.enter_context(sf.SoundFile(path))
         except (sf.SoundFileError, RuntimeError, OSError) as e:
             # libsndfile's own words, without the name of an in-memory stream.
-            raise AudioError(source, f"cannot decode ({getattr(e, 'error_string', e)})") from e
+            words = getattr(e, "error_string", e)
+            if str(source) == STDIN:
+                raise AudioError(source, f"cannot decode ({words})") from e
+            raise AudioError(source, undecodable_reason(source, words)) from e
         yield f
 
 

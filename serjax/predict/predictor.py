@@ -498,14 +498,17 @@ class Predictor:
 
 def expand_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[str | FileFailure]:
     """Command-line inputs as a list of sources: folders become their audio files, recursively
-    and sorted; a folder without audio becomes a ``FileFailure``; ``"-"`` and everything else
-    (missing files included, which fail when read) stay as given."""
+    and sorted (see ``data.list_audio``), then a ``FileFailure`` for each file left out with a
+    reason (an unsupported format); a folder with neither becomes a ``FileFailure``; ``"-"`` and
+    everything else (missing files included, which fail when read) stay as given."""
     out: list[str | FileFailure] = []
     for path in paths:
         path = str(path)
         if path != STDIN and Path(path).is_dir():
-            files = data.audio_files(Path(path))
-            out += [str(f) for f in files] or [FileFailure(path, "no audio files in this folder")]
+            listing = data.list_audio(path)
+            out += [str(f) for f in listing.files] + [
+                FileFailure(str(f), reason) for f, reason in listing.skipped
+            ] or [FileFailure(path, "no audio files in this folder")]
         else:
             out.append(path)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
@@ -53,6 +54,34 @@ def test_cmvn_uses_valid_frames_only(kind):
             expected = expected / np.sqrt(valid.var(axis=0) + 1e-10)
         np.testing.assert_allclose(out[i, :n], expected, rtol=1e-4, atol=1e-4)
         np.testing.assert_array_equal(out[i, n:], 0.0)
+
+
+@pytest.mark.parametrize("kind", ["mean", "meanvar"])
+def test_cmvn_centres_constant_features_to_zero(kind):
+    # Constant columns (a value whose float32 mean is not exact, a log floor, a tiny value) next
+    # to varying ones; example 1 is constant only over its valid frames.
+    rng = np.random.default_rng(3)
+    x = (5.0 + 3.0 * rng.standard_normal((2, 40, 5))).astype(np.float32)
+    x[0, :, 0] = 47.3
+    x[0, :, 1] = -80.0
+    x[0, :, 2] = 1e-3
+    x[1, :25, 3] = 0.1
+    n_frames = np.array([40, 25], dtype=np.int32)
+    out = np.asarray(dsp.cmvn(x, n_frames, kind=kind))
+    np.testing.assert_array_equal(out[0, :, :3], 0.0)
+    np.testing.assert_array_equal(out[1, :, 3], 0.0)
+    # The varying features are normalised by the formula, to the last bit.
+    mean, var = dsp.masked_mean_var(x, n_frames)
+    y = x - mean
+    if kind == "meanvar":
+        y = y * jax.lax.rsqrt(var + 1e-10)
+    np.testing.assert_array_equal(out[0, :, 3:], np.asarray(y)[0, :, 3:])
+    np.testing.assert_array_equal(out[1, :25, [0, 1, 2, 4]], np.asarray(y)[1, :25, [0, 1, 2, 4]])
+    valid = x[0, :, 3:].astype(np.float64)
+    expected = valid - valid.mean(axis=0)
+    if kind == "meanvar":
+        expected /= np.sqrt(valid.var(axis=0) + 1e-10)
+    np.testing.assert_allclose(out[0, :, 3:], expected, rtol=1e-4, atol=1e-4)
 
 
 def test_masked_mean_var_and_empty_examples():

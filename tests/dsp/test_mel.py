@@ -78,8 +78,8 @@ FILTERBANK_GRID = list(
 def test_filterbank_matches_librosa(sample_rate, htk, norm, n_mels, band):
     fmin, fmax = band
     n_fft = FILTERBANK_N_FFT[sample_rate]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # librosa's "empty filters" notice
+    with warnings.catch_warnings(record=True) as librosa_warnings:
+        warnings.simplefilter("always")
         expected = librosa.filters.mel(
             sr=sample_rate,
             n_fft=n_fft,
@@ -90,12 +90,38 @@ def test_filterbank_matches_librosa(sample_rate, htk, norm, n_mels, band):
             norm=norm,
             dtype=np.float64,
         )
-    basis = dsp.mel_filterbank(
-        sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
-        norm=norm,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as our_warnings:
+        warnings.simplefilter("always")
+        basis = dsp.mel_filterbank(
+            sample_rate=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
+            norm=norm,
+        )  # fmt: skip
+    # Empty filters are announced whenever librosa announces them, and also when the only empty
+    # filter starts at 0 Hz (which librosa lets pass, though its channel is just as empty).
+    librosa_warned = any("Empty filters" in str(w.message) for w in librosa_warnings)
+    assert bool(our_warnings) == bool(np.any(~expected.any(axis=1)))
+    assert bool(our_warnings) or not librosa_warned
+    assert all(issubclass(w.category, UserWarning) for w in our_warnings)
     assert basis.shape == (n_fft // 2 + 1, n_mels) and basis.dtype == np.float64
     np.testing.assert_allclose(basis, expected.T, rtol=1e-9, atol=1e-12 * np.abs(expected).max())
+
+
+def test_empty_filters_are_counted_in_a_warning():
+    # 256 bands on a 512-point FFT at 16 kHz: the lowest bands are narrower than one FFT bin.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        expected = librosa.filters.mel(sr=16000, n_fft=512, n_mels=256, dtype=np.float64)
+    n_empty = int(np.sum(~expected.any(axis=1)))
+    assert n_empty == 24
+    with pytest.warns(UserWarning, match=f"{n_empty} of 256 mel filters are empty") as record:
+        basis = dsp.mel_filterbank(sample_rate=16000, n_fft=512, n_mels=256)
+    assert len(record) == 1
+    assert "n_mels" in str(record[0].message)
+    np.testing.assert_array_equal(~basis.any(axis=0), ~expected.any(axis=1))
+    # A filterbank without empty filters says nothing.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dsp.mel_filterbank(sample_rate=16000, n_fft=512, n_mels=40)
 
 
 def test_filterbank_is_cached_and_read_only():

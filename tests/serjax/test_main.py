@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -78,10 +79,18 @@ def test_smoke_run_leaves_every_artefact(smoke_run):
     assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
     assert list((workdir / "checkpoints" / "best").iterdir())
     assert list((workdir / "checkpoints" / "latest").iterdir())
-    # One progress line per epoch, with a rate and an ETA.
-    epochs = [line for line in result.stderr.splitlines() if "ETA" in line]
+    # One progress line per epoch, with a rate and an ETA (a slow machine adds lines within an
+    # epoch, "epoch 1: step 2/9 ... epoch ETA", which are not counted).
+    epochs = [
+        line for line in result.stderr.splitlines() if re.search(r"epoch \d+/\d+ .*ETA", line)
+    ]
     assert len(epochs) == results["epochs"]
     assert "utt/s" in epochs[0]
+    # Only serjax's own INFO lines reach the console, wherever the clone and its virtual
+    # environment are (library INFO chatter is filtered out).
+    own_files = {path.name for path in (ROOT / "serjax").rglob("*.py")}
+    logged = re.findall(r"^I\d{4} [\d:.]+ +\d+ ([\w.]+):\d+\]", result.stderr, re.MULTILINE)
+    assert logged and set(logged) <= own_files, set(logged) - own_files
 
 
 def test_a_killed_run_resumes_to_the_uninterrupted_result(smoke_run, tmp_path):
@@ -155,17 +164,3 @@ def _latest_parameters(workdir: Path) -> dict:
 
     visit("", stored["model"], params)
     return flat
-
-
-def test_unknown_config_field_is_an_error_listing_valid_names(tmp_path):
-    result = subprocess.run(
-        _command(tmp_path, "--config.optim.learnig_rate=0.1"),
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "learnig_rate" in result.stderr
-    assert "learning_rate" in result.stderr
