@@ -153,7 +153,7 @@ def train_fold(
             raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")
     timings["load_seconds"] = time.monotonic() - start
     with writers.MetricWriter(fold_dir / "tensorboard") as writer:
-        trainer = FoldTrainer(config, fold_dir, class_names, parts, runtime, writer)
+        trainer = _trainer_class(config)(config, fold_dir, class_names, parts, runtime, writer)
         try:
             start = time.monotonic()
             progress = trainer.train()
@@ -183,8 +183,26 @@ def train_fold(
         "class_names": list(class_names),
         "config": config.to_dict(),
     }
+    unadapted = getattr(trainer, "unadapted", None)
+    if unadapted is not None:
+        # Speaker-standardised functionals: the same test part without adapting to its
+        # speaker (the statistics the checkpoint keeps, what inference uses by default).
+        result["test_unadapted"] = unadapted["test"]
+        result["predictions"]["probabilities_unadapted"] = np.round(
+            unadapted["probabilities"], 6
+        ).tolist()
     write_report(fold_dir, result, class_names)
     return result
+
+
+def _trainer_class(config: ml_collections.ConfigDict):
+    """:class:`serjax.train.FoldTrainer`, or for functionals the full-batch
+    :class:`serjax.fit_functionals.FunctionalsTrainer`."""
+    if config.features.kind == "functionals":
+        from serjax.fit_functionals import FunctionalsTrainer
+
+        return FunctionalsTrainer
+    return FoldTrainer
 
 
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
@@ -218,7 +236,13 @@ def aggregate(fold_results: dict[str, dict], class_names: Sequence[str]) -> dict
         values = np.array([row[key] for row in per_fold.values()])
         summary[f"{key}_mean"] = float(values.mean())
         summary[f"{key}_std"] = float(values.std())
-    return {"test": pooled, "folds": per_fold, "fold_summary": summary}
+    result = {"test": pooled, "folds": per_fold, "fold_summary": summary}
+    if all("test_unadapted" in r for r in fold_results.values()):
+        unadapted = np.concatenate(
+            [r["predictions"]["probabilities_unadapted"] for r in fold_results.values()]
+        )
+        result["test_unadapted"] = metrics.classification_metrics(labels, unadapted, class_names)
+    return result
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:

@@ -30,6 +30,7 @@ import jax
 import ml_collections
 import numpy as np
 import soxr
+from flax import nnx
 
 from serjax import data, forward
 from serjax.data.audio import SILENCE_PEAK
@@ -42,7 +43,8 @@ from serjax.data.stream import (
     open_audio,
     rms_db,
 )
-from serjax.features import FeatureSpec
+from serjax.features import FeatureSpec, functionals_of
+from serjax.models.functionals import standardisation_statistics
 from serjax.predict.results import FileFailure, FileResult, Segment
 from serjax.predict.run import load_run
 
@@ -113,6 +115,7 @@ class Predictor:
         self.preprocessing = Preprocessing.from_config(config)
         self.sample_rate = self.preprocessing.sample_rate
         self.min_samples = self.preprocessing.min_samples
+        self._graphdef = graphdef
         self._state = jax.device_put(state)
         key = (json.dumps(config.to_dict(), sort_keys=True, default=str), len(self.class_names))
         if key not in _COMPILED:
@@ -152,6 +155,44 @@ class Predictor:
             run.state,
             batch_size=batch_size,
             checkpoint=str(run.checkpoint),
+        )
+
+    def adapted(self, waveforms: Sequence[np.ndarray]) -> Predictor:
+        """This predictor adapted to one speaker: for a run on utterance functionals
+        (``features.kind="functionals"``), the model's standardisation statistics replaced by
+        those of ``waveforms``' functionals (``models.functionals.standardisation_statistics``),
+        as training does for each speaker with ``features.standardise="speaker"``.
+
+        Without adaptation such a model standardises with the statistics it was saved with
+        (the average training speaker's, or the training set's). Adapting needs several
+        recordings of the same person, ideally of varied emotions; the more, the closer to
+        the speaker-standardised figures of the training report.
+
+        Args:
+          waveforms: preprocessed recordings of one speaker (from :meth:`load` or
+            :meth:`prepare`).
+
+        Raises:
+          ValueError: the run is not on functionals, or no waveform is given.
+        """
+        if self.config.features.kind != "functionals":
+            raise ValueError(
+                f"only runs on utterance functionals adapt to a speaker; this run's "
+                f"features.kind is {self.config.features.kind!r}"
+            )
+        if not waveforms:
+            raise ValueError("adapting to a speaker needs at least one recording")
+        vectors = functionals_of(list(waveforms), FeatureSpec.from_config(self.config))
+        model = nnx.merge(self._graphdef, jax.device_get(self._state))
+        model.standardiser.set(*standardisation_statistics(vectors))
+        graphdef, state = nnx.split(model)
+        return Predictor(
+            self.config,
+            self.class_names,
+            graphdef,
+            state,
+            batch_size=self.batch_size,
+            checkpoint=self.checkpoint,
         )
 
     @property
