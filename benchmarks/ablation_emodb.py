@@ -19,8 +19,8 @@ The full system here scores the functionals computed once, not the waveform path
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import os
 import re
 import sys
 import time

@@ -5,8 +5,9 @@
 Utterance functionals (``dsp.utterance_functionals``: YIN F0 and periodicity, RMS level, zero
 crossings, 13 MFCCs, five spectral descriptors and the deltas of all but F0, and the 40
 log-mel bands; 11 statistics of each: 913 numbers per utterance), standardised per speaker,
-then multinomial logistic regression whose L2 is chosen among ``optim.l2_grid`` by leave-one-speaker-out over each fold's
-nine training speakers (the test speaker is never read for that choice). See
+then multinomial logistic regression whose L2 is chosen among ``optim.l2_grid`` by
+leave-one-speaker-out over each fold's nine training speakers (the test speaker is never read
+for that choice). See
 ``serjax/fit_functionals.py``.
 
 Speaker standardisation uses each speaker's own utterances, the test speaker's unlabelled audio
