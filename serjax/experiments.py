@@ -99,7 +99,10 @@ def decode(
     cache: data.AudioCache,
 ) -> SplitData:
     """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
-    and labels one part of a split; unusable files are skipped and counted."""
+    and labels one part of a split; unusable files are skipped and counted. An empty part
+    (a functionals run's validation part may be) stays empty."""
+    if not utts:
+        return SplitData((), (), np.zeros(0, np.int32))
     kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[u.label] for u in kept], np.int32)
