@@ -10,7 +10,10 @@ chosen on TESS. Otherwise the Emo-DB system: 913 utterance functionals, speaker 
 (the training speaker's own statistics, and at test time the test speaker's), multinomial
 logistic regression, seven classes. The argument names the test speaker (default OAF).
 
-Measured figures: see the README section "serjax's recommended system".
+Measured (the first command: train on YAF, test on OAF's 1400 files; 2-core CPU shared with
+other work, load average 10-12, 12 min wall): OAF adapted to (``test``) WA 46.0 %, UA 46.0 %,
+macro-F1 42.3 %; not adapted to (``test_unadapted``) WA 17.9 %, UA 17.9 %, macro-F1 9.8 %.
+Happiness and pleasant surprise are almost never recognised across the two speakers.
 """
 
 from pathlib import Path
