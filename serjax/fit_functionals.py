@@ -19,8 +19,8 @@ instead of stepping through waveform batches:
    statistics replaced by that speaker's), and the test part is also scored unadapted, with the
    statistics the checkpoint keeps (``test_unadapted`` in the report).
 
-Every candidate and held-out speaker is fitted at once (``jax.vmap``), so a fold takes seconds
-once its functionals are known.
+Every candidate and held-out speaker is fitted at once (``jax.vmap``): on Emo-DB a fold takes
+10-20 s of a 2-core CPU once its functionals are known.
 """
 
 from __future__ import annotations
