@@ -4,9 +4,10 @@
     utterance_functionals:  waveform [..., T] -> functionals [..., D * len(FUNCTIONALS)]
 
 The low-level descriptors (LLDs), one row per 10 ms frame at the defaults, are F0 in semitones
-(voiced frames only), periodicity, RMS level in dB, zero-crossing rate, MFCCs and five spectral
+(voiced frames only), periodicity, RMS level in dB, zero-crossing rate, MFCCs, five spectral
 descriptors, then the regression deltas of all but F0 (whose voiced stretches are broken by
-gaps). Every setting lives in the frozen, hashable ``UtteranceConfig``, a static argument of
+gaps), and optionally the log-mel bands the MFCCs come from (without deltas). Every setting
+lives in the frozen, hashable ``UtteranceConfig``, a static argument of
 ``jax.jit(utterance_functionals, static_argnums=2)``.
 """
 
@@ -54,6 +55,8 @@ class UtteranceConfig:
         which a frame is voiced (``dsp.yin``).
       roll_percent: spectral rolloff fraction.
       delta_width: regression half-width ``N`` of the deltas.
+      log_mel: also describe each of the ``n_mels`` log-mel bands (dB, the MFCCs' own, before
+        the DCT; no deltas): ``n_mels * 11`` more functionals.
     """
 
     sample_rate: int = 16000
@@ -69,6 +72,7 @@ class UtteranceConfig:
     voicing_threshold: float = 0.35
     roll_percent: float = 0.85
     delta_width: int = 2
+    log_mel: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -94,6 +98,8 @@ class UtteranceConfig:
             raise ValueError(f"roll_percent must be < 1, got {roll_percent!r}")
         set_("roll_percent", roll_percent)
         _checks.positive_int("delta_width", self.delta_width)
+        if not isinstance(self.log_mel, bool):
+            raise ValueError(f"log_mel must be a bool, got {self.log_mel!r}")
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -118,7 +124,8 @@ class UtteranceConfig:
             *(f"mfcc{i}" for i in range(self.n_mfcc)),
             *(f"spectral_{name}" for name in SPECTRAL_DESCRIPTORS),
         )
-        return ("f0_semitones", *base, *(f"{name}_delta" for name in base))
+        bands = tuple(f"log_mel{i}" for i in range(self.n_mels if self.log_mel else 0))
+        return ("f0_semitones", *base, *(f"{name}_delta" for name in base), *bands)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -140,7 +147,8 @@ def utterance_descriptors(
     ``clip(1 - aperiodicity, 0, 1)``; ``rms_db`` ``dsp.power_to_db(rms ** 2)`` (20 log10 of
     the RMS, floored at -100 dB); ``zcr``; ``mfcc0 ..``; ``spectral_*`` from the magnitude of
     the MFCCs' STFT (``dsp.spectral_descriptors``); then the ``dsp.delta`` of every column but
-    F0.
+    F0; with ``config.log_mel``, ``log_mel0 ..``, the MFCCs' log-mel bands in dB
+    (``dsp.features`` with ``kind="log_mel"``).
 
     Args:
       x: float ``[..., T]`` waveforms padded to a common ``T > 0``.
@@ -179,9 +187,11 @@ def utterance_descriptors(
     per_frame = [jnp.clip(1.0 - pitch.aperiodicity, 0.0, 1.0), level, zcr]
     base = jnp.concatenate([jnp.stack(per_frame, axis=-1), mfcc, spectral], axis=-1)
     f0 = 12.0 * jnp.log2(pitch.f0 / _SEMITONE_REFERENCE_HZ)
-    llds = jnp.concatenate(
-        [f0[..., None], base, delta(base, width=config.delta_width, n_frames=n_frames)], axis=-1
-    )
+    described = [f0[..., None], base, delta(base, width=config.delta_width, n_frames=n_frames)]
+    if config.log_mel:
+        bands = dataclasses.replace(feature_config, kind="log_mel")
+        described.append(features_from_power(power, n_frames, bands))
+    llds = jnp.concatenate(described, axis=-1)
     others = jnp.ones(llds.shape[:-1] + (llds.shape[-1] - 1,), dtype=bool)
     columns = jnp.concatenate([pitch.voiced[..., None], others], axis=-1)
     return llds, n_frames, columns & frame_mask(n_frames, llds.shape[-2])[..., None]

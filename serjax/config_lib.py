@@ -23,7 +23,9 @@ PROTOCOLS = (
     "speaker_fraction",  # a fraction of the speakers as test (S2: 20 %)
     "per_corpus_speaker_fraction",  # speaker_fraction within each corpus, then merged (S5)
 )
-FEATURE_KINDS = ("log_mel", "mfcc", "waveform")
+FEATURE_KINDS = ("log_mel", "mfcc", "waveform", "functionals")
+# How the functionals classifier standardises its inputs (features.standardise).
+STANDARDISATIONS = ("speaker", "training")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -67,7 +69,10 @@ def base_config() -> ml_collections.ConfigDict:
     data.synthetic_per_class = 6
 
     features = config.features = ml_collections.ConfigDict()
-    # "log_mel" | "mfcc" | "waveform" (raw samples, for the 1D CNN)
+    # "log_mel" | "mfcc" | "waveform" (raw samples, for the 1D CNN) | "functionals" (one vector
+    # of utterance-level statistics per utterance, dsp.utterance_functionals; the fields below
+    # marked "functionals" and n_fft, win_length, hop_length, n_mels, n_mfcc, delta_width
+    # set it up)
     features.kind = "log_mel"
     features.n_fft = 512
     features.win_length = 400
@@ -93,6 +98,21 @@ def base_config() -> ml_collections.ConfigDict:
     # and classified one by one; an utterance's prediction averages its segments'. 0 disables.
     features.segment_frames = 0
     features.segment_shift = 3
+    # functionals: YIN's F0 search range (Hz), frame (samples) and voicing threshold
+    # (dsp.UtteranceConfig's fmin, fmax, f0_frame_length, voicing_threshold).
+    features.f0_min = 60.0
+    features.f0_max = 600.0
+    features.f0_frame_length = 1024
+    features.voicing_threshold = 0.35
+    # functionals: also describe the n_mels log-mel bands (dsp.UtteranceConfig.log_mel).
+    features.functionals_log_mel = False
+    # functionals: how each vector is standardised before the classifier (mean 0, std 1 per
+    # functional). "training": with the training set's statistics, kept in the model.
+    # "speaker": with the statistics of the utterance's own speaker (each training speaker's,
+    # and at test time the test speaker's, from its unlabelled audio; the usual practice in the
+    # leave-one-speaker-out literature); the model keeps the average training speaker's
+    # statistics for audio of an unknown speaker (serjax.predict adapts to given files).
+    features.standardise = "training"
 
     model = config.model = ml_collections.ConfigDict()
     model.name = "lstm"  # any serjax.models.MODEL_NAMES; other fields are its hyper-parameters
@@ -110,6 +130,9 @@ def base_config() -> ml_collections.ConfigDict:
     optim.plateau_factor = 0.5  # plateau: multiply the learning rate by this ...
     optim.plateau_patience = 3  # ... after this many epochs without a lower validation loss
     optim.class_weighted = False  # weight the loss by inverse class frequency
+    # Functionals classifier: candidate values of optim.l2, the one with the best validation UA
+    # over the training speakers (each held out once) is used; () uses optim.l2 as it is.
+    optim.l2_grid = ()
 
     train = config.train = ml_collections.ConfigDict()
     train.epochs = 10
@@ -229,11 +252,33 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.features.segment_frames and config.features.time_average:
         raise ValueError("features.segment_frames needs features.time_average=False")
     aug = AugmentConfig.from_config(config.augment)  # validates every augment.* field
+    if config.features.kind == "functionals":
+        _check_functionals(config, aug)
     if config.features.kind == "waveform" and aug.spectral_transforms:
         raise ValueError(
             "augment: pitch, stretch, VTLP and masks act on spectra; features.kind='waveform' "
             "has none"
         )
+
+
+def _check_functionals(config: ml_collections.ConfigDict, aug: AugmentConfig) -> None:
+    """The functionals classifier is fitted full-batch on fixed vectors (serjax.fit_functionals):
+    no segments, no on-device augmentation, and it needs its own model. (Only checked for
+    this kind: configs saved before these fields existed have none of them.)"""
+    one_of("features.standardise", config.features.standardise, STANDARDISATIONS)
+    if config.features.segment_frames or config.features.time_average:
+        raise ValueError(
+            "features.kind='functionals' gives one vector per utterance: "
+            "features.segment_frames and features.time_average must be off"
+        )
+    if aug.enabled:
+        raise ValueError("features.kind='functionals' does not support augment.enabled=True")
+    if config.model.name != "functionals":
+        raise ValueError(
+            f"features.kind='functionals' needs model.name='functionals', got {config.model.name!r}"
+        )
+    if any(value < 0 for value in config.optim.l2_grid):
+        raise ValueError(f"optim.l2_grid must hold values >= 0, got {tuple(config.optim.l2_grid)}")
 
 
 def _get(config: ml_collections.ConfigDict, dotted: str):

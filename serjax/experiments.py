@@ -99,7 +99,10 @@ def decode(
     cache: data.AudioCache,
 ) -> SplitData:
     """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
-    and labels one part of a split; unusable files are skipped and counted."""
+    and labels one part of a split; unusable files are skipped and counted. An empty part
+    (a functionals run's validation part may be) stays empty."""
+    if not utts:
+        return SplitData((), (), np.zeros(0, np.int32))
     kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[u.label] for u in kept], np.int32)
@@ -149,11 +152,14 @@ def train_fold(
         parts["train"] = SplitData(utts, tuple(waves), train.labels[source])
         logging.info("Offline augmentation: %d training files become %d", len(train), len(utts))
     for name, part in parts.items():
-        if not len(part):
+        # The functionals classifier needs no validation part: it chooses its L2 on held-out
+        # training speakers, and a corpus of two speakers (TESS) has none to spare.
+        optional = name == "val" and config.features.kind == "functionals"
+        if not len(part) and not optional:
             raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")
     timings["load_seconds"] = time.monotonic() - start
     with writers.MetricWriter(fold_dir / "tensorboard") as writer:
-        trainer = FoldTrainer(config, fold_dir, class_names, parts, runtime, writer)
+        trainer = _trainer_class(config)(config, fold_dir, class_names, parts, runtime, writer)
         try:
             start = time.monotonic()
             progress = trainer.train()
@@ -183,8 +189,26 @@ def train_fold(
         "class_names": list(class_names),
         "config": config.to_dict(),
     }
+    unadapted = getattr(trainer, "unadapted", None)
+    if unadapted is not None:
+        # Speaker-standardised functionals: the same test part without adapting to its
+        # speaker (the statistics the checkpoint keeps, what inference uses by default).
+        result["test_unadapted"] = unadapted["test"]
+        result["predictions"]["probabilities_unadapted"] = np.round(
+            unadapted["probabilities"], 6
+        ).tolist()
     write_report(fold_dir, result, class_names)
     return result
+
+
+def _trainer_class(config: ml_collections.ConfigDict):
+    """:class:`serjax.train.FoldTrainer`, or for functionals the full-batch
+    :class:`serjax.fit_functionals.FunctionalsTrainer`."""
+    if config.features.kind == "functionals":
+        from serjax.fit_functionals import FunctionalsTrainer
+
+        return FunctionalsTrainer
+    return FoldTrainer
 
 
 def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
@@ -218,7 +242,13 @@ def aggregate(fold_results: dict[str, dict], class_names: Sequence[str]) -> dict
         values = np.array([row[key] for row in per_fold.values()])
         summary[f"{key}_mean"] = float(values.mean())
         summary[f"{key}_std"] = float(values.std())
-    return {"test": pooled, "folds": per_fold, "fold_summary": summary}
+    result = {"test": pooled, "folds": per_fold, "fold_summary": summary}
+    if all("test_unadapted" in r for r in fold_results.values()):
+        unadapted = np.concatenate(
+            [r["predictions"]["probabilities_unadapted"] for r in fold_results.values()]
+        )
+        result["test_unadapted"] = metrics.classification_metrics(labels, unadapted, class_names)
+    return result
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:

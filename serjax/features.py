@@ -8,23 +8,55 @@ all run these same functions, so there is one feature path.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 import dsp
+from serjax.data.batching import iterate_batches, length_ladder
+
+# Padded lengths of functionals batches: 4096 samples (0.26 s at 16 kHz) times a power of 2, a
+# handful of shapes for any part of any fold, so each compiles once per process.
+LADDER_UNIT = 4096
 
 _DSP_FIELDS = {f.name for f in dataclasses.fields(dsp.FeatureConfig)}
+# config.features fields of the functionals kind -> dsp.UtteranceConfig fields.
+_UTTERANCE_FIELDS = {
+    "n_fft": "n_fft",
+    "win_length": "win_length",
+    "hop_length": "hop_length",
+    "n_mels": "n_mels",
+    "n_mfcc": "n_mfcc",
+    "delta_width": "delta_width",
+    "f0_min": "fmin",
+    "f0_max": "fmax",
+    "f0_frame_length": "f0_frame_length",
+    "voicing_threshold": "voicing_threshold",
+    "functionals_log_mel": "log_mel",
+}
+
+
+def utterance_config(config: ml_collections.ConfigDict) -> dsp.UtteranceConfig:
+    """The ``dsp.UtteranceConfig`` of a ``features.kind="functionals"`` run."""
+    values = {dsp_name: config.features[name] for name, dsp_name in _UTTERANCE_FIELDS.items()}
+    return dsp.UtteranceConfig(sample_rate=config.data.sample_rate, **values)
 
 
 @dataclasses.dataclass(frozen=True)
 class FeatureSpec:
     """What the model sees: dsp features (or raw samples), optionally time-averaged or cut
-    into segments.
+    into segments, or one vector of utterance functionals.
 
     Attributes:
-      frontend: the dsp front end; None feeds the raw waveform as ``[B, T, 1]``.
+      frontend: the dsp front end; None feeds the raw waveform as ``[B, T, 1]`` (unless
+        ``utterance`` is set).
+      utterance: set for ``features.kind="functionals"``: the model sees
+        ``dsp.utterance_functionals`` as one step ``[B, 1, N]``.
       time_average: average each coefficient over the valid frames and read the D averages as
         a sequence of D steps of one feature (S2); False keeps the frame sequence.
       segment_frames, segment_shift: S1's fixed-length segments (0 disables): each utterance
@@ -36,10 +68,13 @@ class FeatureSpec:
     time_average: bool = False
     segment_frames: int = 0
     segment_shift: int = 0
+    utterance: dsp.UtteranceConfig | None = None
 
     @property
     def num_features(self) -> int:
         """Feature size D of the model input ``[B, T, D]``."""
+        if self.utterance is not None:
+            return self.utterance.num_features
         if self.frontend is None or self.time_average:
             return 1
         return self.frontend.num_features
@@ -52,6 +87,8 @@ class FeatureSpec:
     def from_config(cls, config: ml_collections.ConfigDict) -> FeatureSpec:
         """Builds the spec from ``config.features`` and ``config.data.sample_rate``."""
         feats = config.features
+        if feats.kind == "functionals":
+            return cls(frontend=None, utterance=utterance_config(config))
         frontend = None
         if feats.kind != "waveform":
             values = {k: v for k, v in feats.items() if k in _DSP_FIELDS}
@@ -69,6 +106,9 @@ def model_inputs(
     waveforms: jax.Array, lengths: jax.Array, spec: FeatureSpec
 ) -> tuple[jax.Array, jax.Array]:
     """Waveforms ``[B, T]``, valid samples ``[B]`` → model input ``[B, S, D]``, steps ``[B]``."""
+    if spec.utterance is not None:
+        vectors = dsp.utterance_functionals(waveforms, lengths, spec.utterance)
+        return vectors[:, None, :], jnp.ones(lengths.shape, jnp.int32)
     if spec.frontend is None:
         return waveforms[..., None], lengths.astype(jnp.int32)
     feats, n_frames = dsp.features(waveforms, lengths, spec.frontend)
@@ -110,3 +150,47 @@ def segments(
     valid = (starts[None, :] + frames <= steps[:, None]) | (starts[None, :] == 0)
     segment_steps = jnp.where(valid, jnp.minimum(frames, steps[:, None] - starts[None, :]), frames)
     return cut, segment_steps.astype(jnp.int32), valid
+
+
+# Functionals by (feature spec, waveform digest): the same audio in every fold is analysed once.
+_VECTORS: dict[tuple[FeatureSpec, bytes], np.ndarray] = {}
+
+
+@functools.cache
+def _jitted_inputs(spec: FeatureSpec):
+    if spec.utterance is None:
+        raise ValueError("functionals_of needs a features.kind='functionals' spec")
+    return jax.jit(functools.partial(model_inputs, spec=spec))
+
+
+def functionals_of(
+    waveforms: Sequence[np.ndarray], spec: FeatureSpec, *, batch_size: int = 16
+) -> np.ndarray:
+    """Functionals ``[M, N]`` of preprocessed waveforms, in input order.
+
+    Computed in padded batches (lengths from ``serjax.data.length_ladder``) by the jitted
+    :func:`model_inputs` of a ``features.kind="functionals"`` spec, the forward path's own;
+    each vector is remembered for the rest of the process (keyed by the spec and the
+    waveform's bytes), so the folds of a run analyse each recording once.
+    """
+    keys = [(spec, hashlib.blake2b(np.ascontiguousarray(w).tobytes()).digest()) for w in waveforms]
+    missing = [i for i, key in enumerate(keys) if key not in _VECTORS]
+    if missing:
+        waves = [waveforms[i] for i in missing]
+        buckets = length_ladder(max(len(w) for w in waves), LADDER_UNIT)
+        step = _jitted_inputs(spec)
+        rows = []
+        for batch in iterate_batches(
+            waves,
+            np.zeros(len(waves), np.int32),
+            batch_size=batch_size,
+            buckets=buckets,
+            shuffle=False,
+            seed=0,
+        ):
+            # Rows that only fill the batch repeat its first example, so none is empty.
+            x, _ = step(batch.waveforms, batch.lengths)
+            rows.append(np.asarray(x)[np.asarray(batch.mask), 0, :])
+        for i, row in zip(missing, np.concatenate(rows), strict=True):
+            _VECTORS[keys[i]] = row
+    return np.stack([_VECTORS[key] for key in keys])

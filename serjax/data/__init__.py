@@ -20,6 +20,7 @@ from serjax.data.batching import (
     class_weights,
     default_buckets,
     iterate_batches,
+    length_ladder,
     num_batches,
 )
 from serjax.data.corpora import (
@@ -82,6 +83,7 @@ __all__ = [
     "filter_speakers",
     "is_lfs_pointer",
     "iterate_batches",
+    "length_ladder",
     "list_audio",
     "load_audio",
     "load_corpus",

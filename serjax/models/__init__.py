@@ -71,6 +71,12 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
     ``conv_dropout=0.5``; the map of ``num_frames=160`` frames flattened
     (``time_pooling='flatten'``); head ``head_sizes=()`` -> Dense K.
 
+``functionals`` (serjax's own system, on ``features.kind='functionals'``)
+    One vector of utterance functionals per utterance, standardised with statistics the
+    model keeps, then hidden ReLU layers ``hidden_sizes=()`` -> Dense K (without hidden
+    layers: multinomial logistic regression). Fitted full-batch, its L2 chosen on the
+    training speakers (serjax.fit_functionals).
+
 :func:`hparam_defaults` lists each model's hyper-parameters. The recurrent stacks take
 ``hidden_sizes``, ``input_dropout``, ``dropout`` (between recurrent layers),
 ``pooling`` ("last" | "mean" | "attention"), ``attention_size``, ``output_dropout`` (on the
@@ -109,6 +115,7 @@ from serjax.models.convolutional import (
     ConvRecurrent,
     TimeDistributedConvRecurrent,
 )
+from serjax.models.functionals import FunctionalsClassifier, Standardiser
 from serjax.models.layers import AdditiveAttention, ConvBlock, MLPHead
 from serjax.models.recurrent import (
     Bidirectional,
@@ -127,12 +134,14 @@ __all__ = [
     "ConvBlock",
     "ConvClassifier",
     "ConvRecurrent",
+    "FunctionalsClassifier",
     "LSTMLayer",
     "MLPHead",
     "RecurrentClassifier",
     "RecurrentEncoder",
     "RecurrentTail",
     "SimpleRNNLayer",
+    "Standardiser",
     "TimeDistributedConvRecurrent",
     "create_model",
     "hparam_defaults",

@@ -25,6 +25,7 @@ from serjax.models.convolutional import (
     ConvRecurrent,
     TimeDistributedConvRecurrent,
 )
+from serjax.models.functionals import FunctionalsClassifier
 from serjax.models.recurrent import RecurrentClassifier
 
 # Keyword arguments of every model class that are not hyper-parameters.
@@ -232,6 +233,16 @@ MODEL_SPECS: Mapping[str, ModelSpec] = MappingProxyType(
             "{kernel_sizes}, {pool_sizes}, {padding}, {activation}, {batch_norm}, "
             "{conv_dropout}; the map of {num_frames} frames flattened ({time_pooling}); head "
             "{head_sizes} -> Dense K.",
+        ),
+        "functionals": ModelSpec(
+            FunctionalsClassifier,
+            fixed={},
+            defaults={"hidden_sizes": ()},
+            reproduces="serjax's own system, on ``features.kind='functionals'``",
+            doc="One vector of utterance functionals per utterance, standardised with "
+            "statistics the model keeps, then hidden ReLU layers {hidden_sizes} -> Dense K "
+            "(without hidden layers: multinomial logistic regression). Fitted full-batch, its "
+            "L2 chosen on the training speakers (serjax.fit_functionals).",
         ),
     }
 )

@@ -281,6 +281,12 @@ def _parser() -> argparse.ArgumentParser:
         "length, combined by duration, so memory stays bounded (default 30)",
     )
     parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="runs on utterance functionals: treat all the given files as one speaker and "
+        "standardise with their statistics (default: the statistics saved with the model)",
+    )
+    parser.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -374,6 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     names = predictor.class_names
     sources = expand_inputs(args.paths)
+    if args.adapt:
+        try:
+            predictor = _adapted(predictor, sources)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     shown = [s.source if isinstance(s, FileFailure) else s for s in sources]
     several = len(sources) > 1
     progress = _Progress(
@@ -433,6 +445,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if interrupted:
         return 130
     return 1 if failed else 0
+
+
+def _adapted(predictor, sources):
+    """The predictor adapted to every usable file among ``sources`` (the unusable ones fail
+    again, with their reason, when they are predicted)."""
+    waves = []
+    for source in sources:
+        if isinstance(source, FileFailure) or str(source) == "-":
+            continue
+        try:
+            waves.append(predictor.load(source))
+        except AudioError:
+            continue
+    return predictor.adapted(waves)
 
 
 def _file_record(

@@ -69,18 +69,6 @@ DEFAULT_BLOCK_SECONDS = 30.0
 _BATCH_SECONDS = 128.0
 
 
-def _length_ladder(longest: int, unit: int) -> tuple[int, ...]:
-    """Padded lengths ``unit`` times 1, 2, 4, 8, ..., up to one that holds ``longest``.
-
-    On a CPU, compiling a shape costs about as much as running hundreds of utterances, so
-    octave-spaced lengths (a handful for any corpus) beat a finer ladder that pads less.
-    """
-    ladder = [unit]
-    while ladder[-1] < longest:
-        ladder.append(2 * ladder[-1])
-    return tuple(ladder)
-
-
 class Predictor:
     """A trained model with training's preprocessing, ready for audio at any rate.
 
@@ -130,6 +118,7 @@ class Predictor:
         self._warned_rate = False
         # Inputs read below the model's rate, by name: their results say so.
         self._low_rates: dict[str, int] = {}
+        self._graphdef = graphdef
         self._state = jax.device_put(state)
         key = (json.dumps(config.to_dict(), sort_keys=True, default=str), len(self.class_names))
         if key not in _COMPILED:
@@ -173,6 +162,13 @@ class Predictor:
             checkpoint=str(run.checkpoint),
             **options,
         )
+
+    def adapted(self, waveforms: Sequence[np.ndarray]) -> Predictor:
+        """This predictor adapted to one speaker's recordings: see
+        :func:`serjax.predict.speaker.adapt` (runs on utterance functionals only)."""
+        from serjax.predict import speaker
+
+        return speaker.adapt(self, waveforms)
 
     @property
     def label_mapping(self) -> dict[str, str]:
@@ -264,7 +260,7 @@ class Predictor:
         if not waves:
             return np.zeros((0, len(self.class_names)), np.float32)
         lengths = [w.shape[0] for w in waves]
-        ladder = _length_ladder(max(lengths), max(self.sample_rate // 10, 1))
+        ladder = data.length_ladder(max(lengths), max(self.sample_rate // 10, 1))
         groups: dict[int, list[int]] = {}
         for i, n in enumerate(lengths):
             length = self.preprocessing.fixed_samples or data.bucket_length(n, ladder)

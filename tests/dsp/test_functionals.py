@@ -167,6 +167,7 @@ def test_utterance_config_defaults_names_and_hashing():
         ("delta_width", 0),
         ("n_mfcc", 0),
         ("hop_length", 0),
+        ("log_mel", 1),
     ],
 )
 def test_utterance_config_names_the_bad_field(field, value):
@@ -237,6 +238,27 @@ def test_utterance_descriptors_match_librosa(x64, fast_jit, assert_close):
     periodicity = llds[:, column["periodicity"]]
     np.testing.assert_array_equal(mask[:, 0], periodicity > 1 - config.voicing_threshold)
     assert mask[:, 1:].all() and 0 < mask[:, 0].sum() < 51
+
+
+def test_utterance_log_mel_bands_match_librosa(x64, fast_jit, assert_close):
+    """``log_mel=True`` appends the MFCCs' own log-mel bands (no deltas) after every other
+    column, which stay as they were."""
+    config = dsp.UtteranceConfig(log_mel=True)
+    names = config.descriptor_names
+    plain = dsp.UtteranceConfig()
+    assert names[:43] == plain.descriptor_names
+    assert names[43:] == tuple(f"log_mel{i}" for i in range(40))
+    assert config.num_features == (43 + 40) * N_FUNCTIONALS
+    y = _voice(6000, f0=200.0, seed=4)
+    run = fast_jit(dsp.utterance_descriptors, static_argnums=2)
+    llds, _, mask = (np.asarray(a)[0] for a in run(y[None], np.array([6000]), config))
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=SR, n_fft=512, hop_length=160, win_length=400, n_mels=40, dtype=np.float64
+    )
+    assert_close(llds[:, 43:], librosa.power_to_db(mel, top_db=None).T, rtol=1e-7)
+    without = np.asarray(run(y[None], np.array([6000]), plain)[0])[0]
+    np.testing.assert_array_equal(llds[:, :43], without)
+    assert mask[:, 43:].all()
 
 
 def test_utterance_functionals_leading_axes_and_vmap(fast_jit):

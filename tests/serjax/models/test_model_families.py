@@ -44,6 +44,8 @@ TINY = {
         dict(filters=(4, 4), hidden_sizes=(4,), attention_size=4, head_sizes=(4,)),
     ),
     "cnn": (12, 10, dict(filters=(4, 4), kernel_sizes=(3, 3), pool_sizes=(2, 2), num_frames=24)),
+    # One vector per utterance: only the first step is read, the rest is padding.
+    "functionals": (1, 8, dict(hidden_sizes=(4,))),
 }
 BATCH = 3
 

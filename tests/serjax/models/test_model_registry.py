@@ -136,8 +136,10 @@ def test_docstring_lists_every_model_in_registry_order():
 def test_every_default_the_docstring_states_is_the_registry_default():
     for name, (_, description) in _documented_models().items():
         stated = _DOC_DEFAULT.findall(description)
-        assert len(stated) >= 4, f"{name}: the docstring states too few defaults: {stated}"
         defaults = hparam_defaults(name)
+        # At least four, or every one of a model with fewer hyper-parameters (functionals).
+        wanted = min(4, len(defaults))
+        assert len(stated) >= wanted, f"{name}: the docstring states too few defaults: {stated}"
         for key, value in stated:
             assert key in defaults, f"{name}: the docstring names {key}, not a hyper-parameter"
             assert ast.literal_eval(value) == defaults[key], f"{name}: {key}={value}"
