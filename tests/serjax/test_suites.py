@@ -148,3 +148,9 @@ def test_update_readme_replaces_the_marked_table_only(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="markers"):
         suite_report.update_readme(readme, "| new |\n", "x")
+
+
+def test_the_readme_has_the_markers_update_readme_replaces_between():
+    text = (experiments.CONFIGS_DIR.parent / "README.md").read_text()
+    begin = text.find(suite_report.README_BEGIN)
+    assert 0 <= begin < text.find(suite_report.README_END)
