@@ -14,6 +14,7 @@ serjax.experiments --suite seeds --workdir runs/seeds [--only S1,S4] [--quick]
 from __future__ import annotations
 
 import json
+import logging as std_logging
 import os
 import platform
 import shlex
@@ -436,6 +437,13 @@ def _parse_flags(argv: list[str]):
 
 
 def main(args) -> int:
+    # The console keeps to serjax's progress, as the training job's does (serjax.main).
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= std_logging.WARNING or "/serjax/" in record.pathname
+    )
+    # Runs of the same shapes (a variant's protocols and seeds) compile their steps once.
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(Path(args.workdir) / "jax_cache"))
     only = tuple(s.strip() for s in args.only.split(",") if s.strip())
     command = "python -m serjax.experiments " + shlex.join(sys.argv[1:])
     try:

@@ -88,8 +88,10 @@ class Suite:
         return tuple(dict.fromkeys(v.system for v in self.variants))
 
 
-# ``--quick`` everywhere: one epoch (plus each variant's and protocol's own quick overrides).
-QUICK = _frozen({"train.epochs": 1, "train.patience": 0})
+# ``--quick`` everywhere: one epoch, and one padded length (one compilation of each step, which
+# the compilation cache then shares between runs of the same shapes); plus each variant's and
+# protocol's own quick overrides.
+QUICK = _frozen({"train.epochs": 1, "train.patience": 0, "data.num_buckets": 1})
 
 # -- protocols ---------------------------------------------------------------------------------
 
