@@ -132,9 +132,10 @@ def segments_at(
     if x.shape[1] < frames:
         x = jnp.pad(x, ((0, 0), (0, frames - x.shape[1]), (0, 0)))
     starts = index * shift  # [B, G]
-    # Past the end the gather clamps; such segments are invalid anyway.
     positions = starts[..., None] + jnp.arange(frames)  # [B, G, frames]
-    cut = jnp.take_along_axis(x[:, None], positions[..., None], axis=2)  # [B, G, frames, D]
+    # Past the end the gather repeats the last step (not NaN, which would reach the loss
+    # through a zero weight); such segments are invalid anyway.
+    cut = jnp.take_along_axis(x[:, None], positions[..., None], axis=2, mode="clip")
     valid = (starts + frames <= steps[:, None]) | (starts == 0)
     segment_steps = jnp.where(valid, jnp.minimum(frames, steps[:, None] - starts), frames)
     return cut, segment_steps.astype(jnp.int32), valid

@@ -161,6 +161,13 @@ def write(workdir: Path, suite: Suite, rows: Sequence[dict], machine: dict, comm
         "fold's predictions.",
         "",
     ]
+    load = machine.get("load_average")
+    text += [
+        f"This invocation ran on: {machine['summary']}"
+        + ("" if load is None else f", load average {load:.1f} when it started")
+        + ". Each row names the machine of its own runs.",
+        "",
+    ]
     if quick:
         text += [
             "**`--quick` figures** (a smoke pass: one epoch, one seed, one fold of the honest "

@@ -106,3 +106,11 @@ def test_segment_counts_follow_the_centred_frame_count():
     frames = 1 + lengths // 160
     expected = [max(1, (f - 25) // 3 + 1) if f >= 25 else 1 for f in frames]
     np.testing.assert_array_equal(segment_counts(lengths, spec), expected)
+
+
+def test_a_segment_drawn_past_the_end_is_invalid_and_finite():
+    x = _sequence(1, 12, 1)
+    cut, steps, valid = segments_at(x, jnp.array([12]), jnp.array([[5]]), frames=4, shift=3)
+    # Steps 15..18 do not exist: the last step repeats, and the segment is not valid.
+    np.testing.assert_array_equal(cut[0, 0, :, 0], [110, 110, 110, 110])
+    assert not bool(valid[0, 0]) and int(steps[0, 0]) == 4
