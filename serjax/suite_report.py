@@ -72,6 +72,9 @@ def summarize_runs(variant: Variant, protocol: Protocol, runs: Sequence[tuple[di
         row["spread_over"] = "folds"
     row["wall_seconds"] = sum(run["seconds"] for _, run in runs)
     row["mode"] = "quick" if any(run["quick"] for _, run in runs) else "full"
+    quick_folds = protocol.quick.get("data.run_folds")
+    if row["mode"] == "quick" and quick_folds:
+        row["split"] += f"; `--quick`: fold {', '.join(quick_folds)} only"
     row["machines"] = sorted({run["machine"]["summary"] for _, run in runs})
     return row
 
