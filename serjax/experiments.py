@@ -110,6 +110,8 @@ def decode(
 ) -> SplitData:
     """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
     and labels one part of a split; unusable files are skipped and counted."""
+    if not utts:  # a part a protocol leaves empty (no validation speakers)
+        return SplitData((), (), np.zeros(0, np.int32))
     kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[u.label] for u in kept], np.int32)
