@@ -154,3 +154,16 @@ def test_the_readme_has_the_markers_update_readme_replaces_between():
     text = (experiments.CONFIGS_DIR.parent / "README.md").read_text()
     begin = text.find(suite_report.README_BEGIN)
     assert 0 <= begin < text.find(suite_report.README_END)
+
+
+@pytest.mark.trains
+def test_a_run_without_validation_speakers_tests_its_last_epoch(tmp_path):
+    # TESS alone and S5's cross-corpus run have no speaker left for validation.
+    config = config_lib.load_config_file(experiments.CONFIGS_DIR / "smoke.py")
+    config.data.val_speakers = ()
+    config.data.synthetic_per_class = 3
+    config.train.epochs = 2
+    result = experiments.train_and_evaluate(config, tmp_path)
+    assert result["data"]["val"]["utterances"] == 0 and result["epochs"] == 2
+    assert [row["val_ua"] for row in result["history"]] == [None, None]
+    assert 0 <= result["test"]["wa"] <= 1
