@@ -76,7 +76,17 @@ def summarize_runs(variant: Variant, protocol: Protocol, runs: Sequence[tuple[di
     if row["mode"] == "quick" and quick_folds:
         row["split"] += f"; `--quick`: fold {', '.join(quick_folds)} only"
     row["machines"] = sorted({run["machine"]["summary"] for _, run in runs})
+    # The load when the invocation that made each run started: on a shared machine its wall
+    # time is an upper bound.
+    row["load_averages"] = [run["machine"].get("load_average") for _, run in runs]
     return row
+
+
+def _wall(row: dict) -> str:
+    if "wall_seconds" not in row:
+        return "—"
+    loads = [f"{x:.1f}" for x in row["load_averages"] if x is not None]
+    return _duration(row["wall_seconds"]) + (f" (load {', '.join(loads)})" if loads else "")
 
 
 def _spread(row: dict) -> str:
@@ -137,7 +147,7 @@ def markdown_tables(rows: Sequence[dict], suite: Suite) -> tuple[str, str]:
                 seeds=row["seeds"],
                 folds=row.get("folds", "—"),
                 spread=_spread(row),
-                wall=_duration(row["wall_seconds"]) if "wall_seconds" in row else "—",
+                wall=_wall(row),
                 mode=row.get("mode", "not run"),
                 machine="; ".join(row.get("machines", [])) or "—",
                 note=row["note"] or "",
@@ -168,7 +178,9 @@ def write(workdir: Path, suite: Suite, rows: Sequence[dict], machine: dict, comm
     text += [
         f"This invocation ran on: {machine['summary']}"
         + ("" if load is None else f", load average {load:.1f} when it started")
-        + ". Each row names the machine of its own runs.",
+        + ". Each row names the machine of its own runs, and its wall time the load average "
+        "when the invocation that made it started (runs complete before this one were only "
+        "collected).",
         "",
     ]
     if quick:
