@@ -137,6 +137,12 @@ def base_config() -> ml_collections.ConfigDict:
     train = config.train = ml_collections.ConfigDict()
     train.epochs = 10
     train.batch_size = 32  # utterances per step (with segments: all their segments)
+    # > 0, with segments: each step trains on this many segments drawn across the training set
+    # (every segment once per epoch) instead of every segment of batch_size utterances (S1: 128)
+    train.segment_batch = 0
+    # ... drawn in groups of this many from one utterance: a step computes the features of
+    # segment_batch // segment_group utterances (1: S1's reading, the most diverse steps)
+    train.segment_group = 1
     train.eval_batch_size = 32
     train.patience = 0  # early stopping on validation UA; 0 disables
     train.keep_latest = 2  # resumption checkpoints kept (the newest ones)
@@ -248,6 +254,18 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ValueError(
             "features.segment_frames must be >= 0 (0: no segments) and features.segment_shift "
             "positive"
+        )
+    if config.train.segment_batch < 0 or config.train.segment_group < 1:
+        raise ValueError("train.segment_batch must be >= 0 and train.segment_group >= 1")
+    if config.train.segment_batch and (
+        not config.features.segment_frames
+        or config.train.segment_batch % config.train.segment_group
+    ):
+        raise ValueError(
+            "train.segment_batch needs features.segment_frames > 0 and a multiple of "
+            f"train.segment_group: got {config.train.segment_batch}, "
+            f"segment_group {config.train.segment_group}, "
+            f"segment_frames {config.features.segment_frames}"
         )
     if config.features.segment_frames and config.features.time_average:
         raise ValueError("features.segment_frames needs features.time_average=False")

@@ -4,11 +4,21 @@
 corpora, splits them by the protocol (``config.data.protocol``), trains and tests each fold
 with :class:`serjax.train.FoldTrainer` and writes the reports (per fold, and pooled over folds).
 It never reads flags.
+
+:func:`run_suite` runs a suite of them (:mod:`serjax.suites`: every reference system's variants
+under the report's and an honest protocol) and writes its table; ``python -m
+serjax.experiments --suite seeds --workdir runs/seeds [--only S1,S4] [--quick]
+[--update-readme]`` is its command line.
 """
 
 from __future__ import annotations
 
 import json
+import logging as std_logging
+import os
+import platform
+import shlex
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +28,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from serjax import augment, config_lib, data, files, metrics, writers
+from serjax import augment, config_lib, data, files, metrics, suite_report, suites, writers
 from serjax.train import FoldTrainer, Runtime, SplitData
 
 
@@ -99,8 +109,8 @@ def decode(
     cache: data.AudioCache,
 ) -> SplitData:
     """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
-    and labels one part of a split; unusable files are skipped and counted. An empty part
-    (a functionals run's validation part may be) stays empty."""
+    and labels one part of a split; unusable files are skipped and counted. A part a protocol
+    leaves empty (no validation speakers) stays empty."""
     if not utts:
         return SplitData((), (), np.zeros(0, np.int32))
     kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
@@ -152,10 +162,9 @@ def train_fold(
         parts["train"] = SplitData(utts, tuple(waves), train.labels[source])
         logging.info("Offline augmentation: %d training files become %d", len(train), len(utts))
     for name, part in parts.items():
-        # The functionals classifier needs no validation part: it chooses its L2 on held-out
-        # training speakers, and a corpus of two speakers (TESS) has none to spare.
-        optional = name == "val" and config.features.kind == "functionals"
-        if not len(part) and not optional:
+        # Without a validation part the last epoch is tested; the functionals classifier
+        # chooses its L2 on held-out training speakers instead.
+        if not len(part) and name != "val":
             raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")
     timings["load_seconds"] = time.monotonic() - start
     with writers.MetricWriter(fold_dir / "tensorboard") as writer:
@@ -295,3 +304,201 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         write_report(workdir, final, class_names)
     logging.info("Test results:\n%s", metrics.classification_report(final["test"], class_names))
     return final
+
+
+# ---------------------------------------------------------------------------------------------
+# Suites: every variant of the reference systems, under the report's and the honest protocol
+
+
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def machine() -> dict:
+    """What this process runs on: JAX's platform and devices, the CPU, the OS and the load."""
+    devices = jax.devices()
+    kinds = sorted({d.device_kind for d in devices})
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # not Linux
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    info = {
+        "platform": jax.default_backend(),
+        "devices": f"{len(devices)} × {', '.join(kinds)}",
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "os": platform.platform(),
+        "load_average": load,
+    }
+    accel = "" if info["platform"] == "cpu" else f"{info['devices']} ({info['platform']}), "
+    info["summary"] = f"{accel}{cpu}, {info['cpu_cores']} cores, {platform.system()}"
+    return info
+
+
+def suite_config(
+    variant: suites.Variant,
+    protocol: suites.Protocol,
+    seed: int,
+    quick: bool,
+    configs_dir: Path = CONFIGS_DIR,
+) -> ml_collections.ConfigDict:
+    """The config of one run of a suite: the variant's config file, then the variant's, the
+    protocol's and (with ``quick``) the quick overrides, and the seed.
+
+    Raises:
+      ValueError: an override names a field the config does not have.
+    """
+    config = config_lib.load_config_file(configs_dir / f"{variant.config}.py")
+    layers = [variant.overrides, protocol.overrides]
+    if quick:
+        layers += [suites.QUICK, variant.quick, protocol.quick]
+    for layer in layers:
+        for dotted, value in layer.items():
+            *path, field = dotted.split(".")
+            node = config
+            for part in path:
+                node = node[part]
+            # The model's hyper-parameters default to the registry's; any other field must exist.
+            if field not in node and path != ["model"]:
+                raise ValueError(f"{variant.system} {variant.name}: no config field {dotted}")
+            node[field] = value
+    config.seed = seed
+    return config
+
+
+def run_suite(
+    suite: suites.Suite,
+    workdir: str | Path,
+    *,
+    only: Sequence[str] = (),
+    quick: bool = False,
+    data_dir: str | None = None,
+    configs_dir: Path = CONFIGS_DIR,
+    command: str = "",
+) -> list[dict]:
+    """Trains every run of ``suite`` not yet complete, then writes its table.
+
+    Each run goes to ``workdir/<system>/<variant>/<protocol>/seed<k>`` through
+    :func:`train_and_evaluate` (so a killed run resumes after its last epoch); a run whose
+    ``results.json`` and ``run.json`` exist is complete and skipped. Writes ``RESULTS.md`` and
+    ``results.json`` into ``workdir`` (:mod:`serjax.suite_report`) and returns the rows.
+
+    Args:
+      only: systems to run (``("S1", "S4")``); () runs every one.
+      quick: a smoke pass (one epoch, one seed, one fold): every row says so.
+
+    Raises:
+      ValueError: an unknown system in ``only``, or a run directory made in the other mode
+        (``--quick`` and full runs never share a directory).
+    """
+    workdir = Path(workdir)
+    unknown = set(only) - set(suite.systems())
+    if unknown:
+        raise ValueError(
+            f"unknown systems {sorted(unknown)}; suite {suite.name} has {suite.systems()}"
+        )
+    this_machine = machine()
+    rows = []
+    for variant in suite.variants:
+        if only and variant.system not in only:
+            continue
+        for protocol in variant.protocols:
+            runs = []
+            for seed in suite.seeds(protocol, quick):
+                run_dir = workdir / variant.system / variant.name / protocol.kind / f"seed{seed}"
+                done = suite_report.load_run(run_dir)
+                if done is not None and done[1]["quick"] != quick:
+                    raise ValueError(
+                        f"{run_dir} holds a {'--quick' if done[1]['quick'] else 'full'} run; "
+                        "use another --workdir"
+                    )
+                if done is None:
+                    config = suite_config(variant, protocol, seed, quick, configs_dir)
+                    if data_dir:
+                        config.data_dir = data_dir
+                    logging.info("Suite %s: %s", suite.name, run_dir.relative_to(workdir))
+                    start = time.monotonic()
+                    train_and_evaluate(config, run_dir)
+                    run = {
+                        "seconds": time.monotonic() - start,
+                        "quick": quick,
+                        "machine": this_machine,
+                        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    }
+                    files.write_json_atomic(run_dir / "run.json", run)
+                    done = suite_report.load_run(run_dir)
+                else:
+                    logging.info("Suite %s: %s is complete", suite.name, run_dir)
+                runs.append(done)
+            rows.append(suite_report.summarize_runs(variant, protocol, runs))
+    suite_report.write(workdir, suite, rows, this_machine, command)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# The command line: python -m serjax.experiments --suite seeds --workdir runs/seeds
+
+
+def _parse_flags(argv: list[str]):
+    from absl.flags import argparse_flags
+
+    parser = argparse_flags.ArgumentParser(
+        prog="python -m serjax.experiments",
+        description="Train every run of a suite (skipping complete ones) and write its table "
+        "(RESULTS.md, results.json) into --workdir.",
+    )
+    parser.add_argument("--suite", default="seeds", choices=sorted(suites.SUITES))
+    parser.add_argument("--workdir", required=True, help="Where the runs and the table go.")
+    parser.add_argument("--only", default="", help="Comma-separated systems, e.g. S1,S4.")
+    parser.add_argument(
+        "--quick", action="store_true", help="Smoke pass: one epoch, one seed, one fold."
+    )
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="Paste the summary table into README.md between its results markers.",
+    )
+    parser.add_argument("--data_dir", default=None, help="Data root (default: $SERJAX_DATA_DIR).")
+    return parser.parse_args(argv[1:])
+
+
+def main(args) -> int:
+    # The console keeps to serjax's progress, as the training job's does (serjax.main).
+    logging.get_absl_handler().addFilter(
+        lambda record: record.levelno >= std_logging.WARNING or "/serjax/" in record.pathname
+    )
+    # Runs of the same shapes (a variant's protocols and seeds) compile their steps once.
+    if not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", str(Path(args.workdir) / "jax_cache"))
+    only = tuple(s.strip() for s in args.only.split(",") if s.strip())
+    command = "python -m serjax.experiments " + shlex.join(sys.argv[1:])
+    try:
+        rows = run_suite(
+            suites.SUITES[args.suite],
+            args.workdir,
+            only=only,
+            quick=args.quick,
+            data_dir=args.data_dir,
+            command=command,
+        )
+    except (ValueError, FileNotFoundError, data.DownloadError) as error:
+        logging.error("%s", error)
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if args.update_readme:
+        summary, _ = suite_report.markdown_tables(rows, suites.SUITES[args.suite])
+        readme = CONFIGS_DIR.parent / "README.md"
+        link = os.path.relpath(Path(args.workdir).resolve() / "RESULTS.md", readme.parent)
+        suite_report.update_readme(readme, summary, link)
+    print((Path(args.workdir) / "RESULTS.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    from absl import app
+
+    app.run(main, flags_parser=_parse_flags)

@@ -127,6 +127,59 @@ def time_average(
     return mean[..., None], steps
 
 
+def num_segments(n_frames, *, frames: int, shift: int):
+    """How many valid segments :func:`segments` gives sequences of ``n_frames`` steps:
+    ``max(1, (n_frames - frames) // shift + 1)`` (the first segment is always valid).
+
+    Works on numpy and JAX integer arrays alike (the host plans segment draws with it).
+    """
+    return 1 + (n_frames >= frames) * ((n_frames - frames) // shift)
+
+
+def segment_counts(lengths, spec: FeatureSpec):
+    """Valid segments of waveforms of ``lengths`` samples under a segmented ``spec`` (numpy
+    ``[N]``): what :func:`segments` gives each of them after the front end."""
+    lengths = np.asarray(lengths)
+    n_frames = lengths
+    if spec.frontend is not None:
+        frontend = spec.frontend
+        n_frames = np.asarray(
+            dsp.num_frames(
+                lengths,
+                n_fft=frontend.n_fft,
+                hop_length=frontend.hop_length,
+                center=frontend.center,
+            )
+        )
+    return num_segments(n_frames, frames=spec.segment_frames, shift=spec.segment_shift)
+
+
+def segments_at(
+    x: jax.Array, steps: jax.Array, index: jax.Array, *, frames: int, shift: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Segments number ``index`` of each sequence (S1's windows, drawn rather than all).
+
+    Args:
+      x: ``[B, S, D]`` padded sequences; steps: ``[B]`` valid steps of each.
+      index: int ``[B, G]``, segment numbers: segment ``k`` covers steps
+        ``[k * shift, k * shift + frames)``.
+    Returns:
+      ``(segments [B, G, frames, D], segment_steps [B, G], segment_valid [B, G])`` with the
+      conventions of :func:`segments`: a segment is valid when it lies inside the valid steps
+      or is the first one; an invalid one gets a full length and should carry no weight.
+    """
+    if x.shape[1] < frames:
+        x = jnp.pad(x, ((0, 0), (0, frames - x.shape[1]), (0, 0)))
+    starts = index * shift  # [B, G]
+    positions = starts[..., None] + jnp.arange(frames)  # [B, G, frames]
+    # Past the end the gather repeats the last step (not NaN, which would reach the loss
+    # through a zero weight); such segments are invalid anyway.
+    cut = jnp.take_along_axis(x[:, None], positions[..., None], axis=2, mode="clip")
+    valid = (starts + frames <= steps[:, None]) | (starts == 0)
+    segment_steps = jnp.where(valid, jnp.minimum(frames, steps[:, None] - starts), frames)
+    return cut, segment_steps.astype(jnp.int32), valid
+
+
 def segments(
     x: jax.Array, steps: jax.Array, *, frames: int, shift: int
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -141,15 +194,9 @@ def segments(
       gives one (shorter) segment. Invalid segments get a full length so that no model ever sees
       a zero-length sequence; they carry no weight in the loss or the average.
     """
-    if x.shape[1] < frames:
-        x = jnp.pad(x, ((0, 0), (0, frames - x.shape[1]), (0, 0)))
-    num_segments = (x.shape[1] - frames) // shift + 1
-    starts = jnp.arange(num_segments) * shift
-    index = starts[:, None] + jnp.arange(frames)[None, :]  # [W, frames]
-    cut = x[:, index]  # [B, W, frames, D]
-    valid = (starts[None, :] + frames <= steps[:, None]) | (starts[None, :] == 0)
-    segment_steps = jnp.where(valid, jnp.minimum(frames, steps[:, None] - starts[None, :]), frames)
-    return cut, segment_steps.astype(jnp.int32), valid
+    count = num_segments(max(x.shape[1], frames), frames=frames, shift=shift)
+    index = jnp.broadcast_to(jnp.arange(count), (x.shape[0], count))
+    return segments_at(x, steps, index, frames=frames, shift=shift)
 
 
 # Functionals by (feature spec, waveform digest): the same audio in every fold is analysed once.

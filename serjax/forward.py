@@ -19,7 +19,7 @@ import ml_collections
 from flax import nnx
 
 from serjax import models
-from serjax.features import FeatureSpec, model_inputs, segments
+from serjax.features import FeatureSpec, model_inputs, segments, segments_at
 
 
 def create_model(
@@ -49,7 +49,12 @@ def create_model(
 
 
 def logits_from_inputs(
-    model: nnx.Module, x: jax.Array, steps: jax.Array, mask: jax.Array, spec: FeatureSpec
+    model: nnx.Module,
+    x: jax.Array,
+    steps: jax.Array,
+    mask: jax.Array,
+    spec: FeatureSpec,
+    drawn: tuple[jax.Array, jax.Array] | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Logits ``[B, W, K]`` of model inputs and the weight ``[B, W]`` of each.
 
@@ -58,11 +63,21 @@ def logits_from_inputs(
       mask: ``[B]`` bool, False for padding rows of a batch (their weight is zero).
       spec: with S1's segments each utterance gives W segments (weight 0 past its end);
         without them W = 1.
+      drawn: training with drawn segments (``train.segment_batch``): ``(index [B, G],
+        drawn_mask [B, G])``, the segment numbers of each row to use, so W = G; a segment
+        weighs 1 when drawn and inside its utterance. None: every segment.
     """
     if spec.segmented:
-        cut, cut_steps, valid = segments(
-            x, steps, frames=spec.segment_frames, shift=spec.segment_shift
-        )
+        if drawn is None:
+            cut, cut_steps, valid = segments(
+                x, steps, frames=spec.segment_frames, shift=spec.segment_shift
+            )
+        else:
+            index, drawn_mask = drawn
+            cut, cut_steps, valid = segments_at(
+                x, steps, index, frames=spec.segment_frames, shift=spec.segment_shift
+            )
+            valid = valid & drawn_mask
         b, w = cut.shape[:2]
         logits = model(cut.reshape(b * w, *cut.shape[2:]), cut_steps.reshape(-1))
         return logits.reshape(b, w, -1), (valid & mask[:, None]).astype(jnp.float32)

@@ -66,7 +66,7 @@ REFERENCE_SYSTEMS: tuple[ReferenceSystem, ...] = (
         protocol="test actors 1 and 2",
         model="LSTM 2 × 1024 on MFCC 40; a CNN on 40 × 160 MFCC maps",
         reported="65 % (LSTM) and 67.5 % (CNN, mean ROC-AUC 0.927) test accuracy",
-        configs=("ravdess_lstm_s3",),
+        configs=("ravdess_lstm_s3", "ravdess_cnn_s3"),
     ),
     ReferenceSystem(
         name="S4",
@@ -76,7 +76,7 @@ REFERENCE_SYSTEMS: tuple[ReferenceSystem, ...] = (
         protocol="a held-out validation set (the report's own split)",
         model="2-D CNN-LSTM after Zhao, Mao & Chen (2019) on log-mel 128",
         reported="80.68 % validation accuracy",
-        configs=("emodb_cnn_lstm_s4",),
+        configs=("emodb_cnn_lstm_s4", "emodb_cnn_lstm_1d_s4", "emodb_td_cnn_lstm_s4"),
     ),
     ReferenceSystem(
         name="S5",
@@ -86,7 +86,7 @@ REFERENCE_SYSTEMS: tuple[ReferenceSystem, ...] = (
         protocol="each corpus split into train/val/test, then merged",
         model="CRNN: 2 conv blocks → BiLSTM 128 → BiLSTM 64 → attention → Dense",
         reported="61 % test accuracy (99 % on TESS alone, 25 % cross-corpus)",
-        configs=("crnn_s5",),
+        configs=("crnn_s5", "cnn_s5", "crnn_s5_tess", "crnn_s5_cross_corpus"),
     ),
 )
 

@@ -26,7 +26,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from serjax import augment, data, forward, metrics, writers
+from serjax import augment, data, features, forward, metrics, writers
 from serjax.checkpointing import Checkpointer
 from serjax.features import FeatureSpec
 from serjax.progress import format_duration
@@ -116,11 +116,12 @@ class StepConfig:
     seed: int = 0
 
 
-def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None):
+def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=None):
     """Logits ``[B, W, K]``, their weights ``[B, W]`` and the mixup pairing (or None).
 
     The forward path of :mod:`serjax.forward`; with a ``key`` (training only) the inputs go
-    through the step's augmentation first.
+    through the step's augmentation first; ``drawn`` selects segments
+    (:func:`serjax.forward.logits_from_inputs`).
     """
     lengths = forward.full_lengths(waveforms, lengths, mask)
     pairing = None
@@ -130,7 +131,7 @@ def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None):
         x, steps, pairing = augment.training_inputs(
             key, waveforms, lengths, mask, step.spec, step.augment
         )
-    logits, weight = forward.logits_from_inputs(model, x, steps, mask, step.spec)
+    logits, weight = forward.logits_from_inputs(model, x, steps, mask, step.spec, drawn)
     return logits, weight, pairing
 
 
@@ -143,9 +144,13 @@ def train_step(graphdef, state, batch, class_weights, step: StepConfig):
         # augmentations as an uninterrupted one.
         key = jax.random.fold_in(jax.random.key(step.seed), optimizer.step[...])
 
+    drawn = None
+    if "segment_index" in batch:  # train.segment_batch: the segments drawn for this step
+        drawn = (batch["segment_index"], batch["segment_mask"])
+
     def loss_fn(model):
         logits, weight, pairing = _logits(
-            model, batch["waveforms"], batch["lengths"], batch["mask"], step, key
+            model, batch["waveforms"], batch["lengths"], batch["mask"], step, key, drawn
         )
         if pairing is None:
             targets = jax.nn.one_hot(batch["labels"], step.num_classes)
@@ -197,6 +202,9 @@ class Runtime:
             "labels": batch.labels,
             "mask": batch.mask,
         }
+        if batch.segment_index is not None:
+            arrays["segment_index"] = batch.segment_index
+            arrays["segment_mask"] = batch.segment_mask
         return jax.device_put(arrays, self.sharded)
 
     def put_state(self, state):
@@ -257,11 +265,29 @@ class FoldTrainer:
         )
         all_lengths = [len(w) for part in parts.values() for w in part.waveforms]
         self.buckets = data.default_buckets(all_lengths, n_buckets=config.data.num_buckets)
-        self.steps_per_epoch = data.num_batches(len(parts["train"]), config.train.batch_size)
-        for field in ("batch_size", "eval_batch_size"):
-            if config.train[field] % runtime.num_devices:
+        cfg = config.train
+        self.segment_counts = None
+        self.steps_per_epoch = data.num_batches(len(parts["train"]), cfg.batch_size)
+        if cfg.segment_batch:
+            # Counted on what the batches hold: waveforms cut to the largest bucket.
+            lengths = [len(w) for w in parts["train"].waveforms]
+            self.segment_counts = features.segment_counts(
+                np.minimum(lengths, max(self.buckets)), self.spec
+            )
+            self.steps_per_epoch = data.num_segment_batches(
+                lengths,
+                self.segment_counts,
+                segment_batch=cfg.segment_batch,
+                group=cfg.segment_group,
+                buckets=self.buckets,
+            )
+        rows = {"batch_size": cfg.batch_size, "eval_batch_size": cfg.eval_batch_size}
+        if cfg.segment_batch:
+            rows["segment_batch // segment_group"] = cfg.segment_batch // cfg.segment_group
+        for field, value in rows.items():
+            if value % runtime.num_devices:
                 raise ValueError(
-                    f"train.{field}={config.train[field]} is not divisible by the "
+                    f"train.{field}={value} is not divisible by the "
                     f"{runtime.num_devices} devices the batch is split over"
                 )
         model, optimizer = build_model_and_optimizer(config, len(class_names), self.steps_per_epoch)
@@ -328,6 +354,24 @@ class FoldTrainer:
         return result, probs
 
     # -- training -----------------------------------------------------------------------------
+    def _plan(self, epoch: int):
+        """The training batches of one epoch: utterances (all their segments), or segments
+        drawn across the training set (``train.segment_batch``)."""
+        train, cfg = self.parts["train"], self.config.train
+        common = {"buckets": self.buckets, "seed": self.config.seed, "epoch": epoch}
+        if self.segment_counts is None:
+            return data.iterate_batches(
+                train.waveforms, train.labels, batch_size=cfg.batch_size, shuffle=True, **common
+            )
+        return data.iterate_segment_batches(
+            train.waveforms,
+            train.labels,
+            self.segment_counts,
+            segment_batch=cfg.segment_batch,
+            group=cfg.segment_group,
+            **common,
+        )
+
     def _learning_rate(self) -> float:
         _, optimizer = nnx.merge(self.train_graph, self.state)
         return float(_hyperparams(optimizer.opt_state)["learning_rate"].get_value())
@@ -358,15 +402,7 @@ class FoldTrainer:
                 break
             epoch_start = last_report = time.monotonic()
             losses = []
-            for batch in data.iterate_batches(
-                train.waveforms,
-                train.labels,
-                batch_size=config.train.batch_size,
-                buckets=self.buckets,
-                shuffle=True,
-                seed=config.seed,
-                epoch=progress.epoch,
-            ):
+            for batch in self._plan(progress.epoch):
                 self.state, loss = self._train(
                     self.state, self.runtime.put_batch(batch), self.class_weights
                 )
@@ -393,16 +429,22 @@ class FoldTrainer:
                         ),
                     )
             train_seconds = time.monotonic() - epoch_start
-            val, _ = self.evaluate(self.parts["val"])
+            # Without validation speakers every epoch counts as the best: the last is tested.
+            has_val = len(self.parts["val"]) > 0
+            val = dict.fromkeys(("loss", "wa", "ua", "confusion_matrix"))
+            if has_val:
+                val, _ = self.evaluate(self.parts["val"])
             progress.epoch += 1
             lr = self._learning_rate()
-            improved = val["ua"] > progress.best_val_ua
+            improved = not has_val or val["ua"] > progress.best_val_ua
             if improved:
-                progress.best_val_ua = val["ua"]
+                progress.best_val_ua = val["ua"] if has_val else progress.best_val_ua
                 progress.bad_epochs = 0
             else:
                 progress.bad_epochs += 1
-            if val["loss"] < progress.best_val_loss:
+            if not has_val:
+                pass
+            elif val["loss"] < progress.best_val_loss:
                 progress.best_val_loss = val["loss"]
                 progress.plateau_epochs = 0
             else:
@@ -423,26 +465,32 @@ class FoldTrainer:
             }
             progress.history.append(row)
             self._save(progress, best=improved)
-            self.writer.scalars(progress.epoch, {k: v for k, v in row.items() if k != "epoch"})
-            self.writer.confusion_matrix(
-                progress.epoch,
-                "val/confusion_matrix",
-                np.array(val["confusion_matrix"]),
-                self.class_names,
+            self.writer.scalars(
+                progress.epoch, {k: v for k, v in row.items() if k != "epoch" and v is not None}
             )
+            if has_val:
+                self.writer.confusion_matrix(
+                    progress.epoch,
+                    "val/confusion_matrix",
+                    np.array(val["confusion_matrix"]),
+                    self.class_names,
+                )
             done = progress.epoch - first_epoch
             elapsed = time.monotonic() - started
             eta = elapsed / done * (epochs - progress.epoch)
+            scores = "no validation set"
+            if has_val:
+                star = " *" if improved else ""
+                scores = (
+                    f"val_loss {val['loss']:.4f}  val_WA {val['wa']:.3f}  "
+                    f"val_UA {val['ua']:.3f}{star}"
+                )
             logging.info(
-                "epoch %d/%d  train_loss %.4f  val_loss %.4f  val_WA %.3f  val_UA %.3f%s  "
-                "lr %.2e  %.1f utt/s  ETA %s",
+                "epoch %d/%d  train_loss %.4f  %s  lr %.2e  %.1f utt/s  ETA %s",
                 progress.epoch,
                 epochs,
                 row["train_loss"],
-                val["loss"],
-                val["wa"],
-                val["ua"],
-                " *" if improved else "",
+                scores,
                 lr,
                 len(train) / max(train_seconds, 1e-9),
                 format_duration(eta),

@@ -20,8 +20,11 @@ from serjax.data.batching import (
     class_weights,
     default_buckets,
     iterate_batches,
+    iterate_segment_batches,
     length_ladder,
     num_batches,
+    num_segment_batches,
+    plan_segment_batches,
 )
 from serjax.data.corpora import (
     CORPORA,
@@ -83,6 +86,7 @@ __all__ = [
     "filter_speakers",
     "is_lfs_pointer",
     "iterate_batches",
+    "iterate_segment_batches",
     "length_ladder",
     "list_audio",
     "load_audio",
@@ -90,6 +94,8 @@ __all__ = [
     "loso_folds",
     "merge_splits",
     "num_batches",
+    "num_segment_batches",
+    "plan_segment_batches",
     "ravdess_s3_split",
     "resolve_data_root",
     "scan_corpus",

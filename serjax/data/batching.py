@@ -27,12 +27,17 @@ class Batch(NamedTuple):
       lengths: int32 ``[B]``, samples of each row before padding.
       labels: int32 ``[B]`` class indices.
       mask: bool ``[B]``, False on rows that only pad a partial batch.
+      segment_index: int32 ``[B, G]``, drawn segments (``iterate_segment_batches``): the
+        segment numbers of each row the step trains on; None: every segment.
+      segment_mask: bool ``[B, G]``, False on slots that draw nothing; None with the above.
     """
 
     waveforms: np.ndarray
     lengths: np.ndarray
     labels: np.ndarray
     mask: np.ndarray
+    segment_index: np.ndarray | None = None
+    segment_mask: np.ndarray | None = None
 
 
 def _check_buckets(buckets: Sequence[int]) -> tuple[int, ...]:
@@ -160,6 +165,126 @@ def iterate_batches(
             continue
         yield _make_batch(
             waveforms, lengths, labels, idx, buckets[bucket_of[idx].max()], batch_size
+        )
+
+
+def _segment_groups(
+    segment_counts: np.ndarray, group: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every utterance's segments, shuffled within the utterance and cut into groups of
+    ``group``: ``(utterance [N_g], index [N_g, group], valid [N_g, group])``."""
+    owners, indices = [], []
+    for utt, count in enumerate(segment_counts):
+        order = rng.permutation(int(count))
+        pad = -len(order) % group
+        order = np.concatenate([order, np.full(pad, -1)]).reshape(-1, group)
+        owners.append(np.full(order.shape[0], utt))
+        indices.append(order)
+    index = np.concatenate(indices)
+    return np.concatenate(owners), np.maximum(index, 0), index >= 0
+
+
+def _buckets_of(lengths: np.ndarray, buckets: Sequence[int] | None):
+    """The checked buckets (default: one, the longest length) and each length's bucket."""
+    buckets = _check_buckets(buckets if buckets is not None else (max(int(lengths.max()), 1),))
+    return buckets, np.minimum(np.searchsorted(buckets, lengths, side="left"), len(buckets) - 1)
+
+
+def num_segment_batches(
+    lengths: Sequence[int],
+    segment_counts: Sequence[int],
+    *,
+    segment_batch: int,
+    group: int,
+    buckets: Sequence[int] | None,
+) -> int:
+    """How many batches ``iterate_segment_batches`` yields per epoch (the same every epoch)."""
+    _, bucket_of = _buckets_of(np.asarray(lengths, dtype=np.int64), buckets)
+    plan = plan_segment_batches(
+        segment_counts, bucket_of, segment_batch=segment_batch, group=group, seed=0, epoch=0
+    )
+    return len(plan)
+
+
+def plan_segment_batches(
+    segment_counts: Sequence[int],
+    bucket_of: Sequence[int],
+    *,
+    segment_batch: int,
+    group: int,
+    seed: int,
+    epoch: int,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One epoch of segment draws (S1 trains on minibatches of segments from the whole set).
+
+    Every segment of every utterance is drawn exactly once per epoch, in an order drawn from
+    ``(seed, epoch)``: each utterance's segments are shuffled and cut into groups of ``group``,
+    and a step takes ``segment_batch // group`` groups of one length bucket, so a step sees
+    ``segment_batch`` segments of up to ``segment_batch // group`` utterances. With ``group``
+    1 (S1's reading) the segments of a step are drawn across the whole training set.
+
+    Args:
+      segment_counts: valid segments of each utterance (``serjax.features.num_segments``).
+      bucket_of: the length bucket of each utterance.
+      segment_batch: segments per step, a multiple of ``group``.
+      group: segments drawn together from one utterance; each costs the step one utterance's
+        features, so larger groups make a step cheaper.
+      seed, epoch: the draw; the same pair gives the same plan (a resumed run draws as an
+        uninterrupted one).
+
+    Returns:
+      Per step ``(utterances [R], index [R, group], valid [R, group])`` with
+      ``R <= segment_batch // group`` rows; the last step of an epoch may have fewer.
+    """
+    if group < 1 or segment_batch < group or segment_batch % group:
+        raise ValueError(
+            f"segment_batch ({segment_batch}) must be a positive multiple of group ({group})"
+        )
+    rng = np.random.default_rng([seed, epoch])
+    owners, index, valid = _segment_groups(np.asarray(segment_counts), group, rng)
+    bucket_of = np.asarray(bucket_of)[owners]
+    plan = _plan_shuffled(bucket_of, segment_batch // group, rng)
+    return [(owners[rows], index[rows], valid[rows]) for rows in plan]
+
+
+def iterate_segment_batches(
+    waveforms: Sequence[np.ndarray],
+    labels: Sequence[int],
+    segment_counts: Sequence[int],
+    *,
+    segment_batch: int,
+    group: int,
+    buckets: Sequence[int] | None,
+    seed: int,
+    epoch: int = 0,
+) -> Iterator[Batch]:
+    """Training batches of drawn segments (:func:`plan_segment_batches`).
+
+    Every batch has ``segment_batch // group`` rows, one per group of drawn segments: the
+    group's utterance (padded as :func:`iterate_batches` pads it), its label and, in
+    ``segment_index``/``segment_mask``, which of its segments to train on. An utterance drawn
+    in two groups of one step fills two rows. Rows that fill up the last step have ``mask``
+    False.
+    """
+    n = len(waveforms)
+    if n == 0 or len(labels) != n or len(segment_counts) != n:
+        raise ValueError(
+            f"need as many labels and segment counts as waveforms (> 0): {n} waveforms, "
+            f"{len(labels)} labels, {len(segment_counts)} counts"
+        )
+    lengths = np.asarray([w.shape[0] for w in waveforms], dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int32)
+    buckets, bucket_of = _buckets_of(lengths, buckets)
+    rows = segment_batch // group
+    plan = plan_segment_batches(
+        segment_counts, bucket_of, segment_batch=segment_batch, group=group, seed=seed, epoch=epoch
+    )
+    for utts, index, valid in plan:
+        batch = _make_batch(waveforms, lengths, labels, utts, buckets[bucket_of[utts].max()], rows)
+        pad = rows - utts.shape[0]
+        yield batch._replace(
+            segment_index=np.pad(index, ((0, pad), (0, 0))).astype(np.int32),
+            segment_mask=np.pad(valid, ((0, pad), (0, 0))),
         )
 
 

@@ -52,6 +52,8 @@ def test_s1_config_matches_the_report():
     assert config.optim.l2 == 1e-4 and config.optim.l2_params == "head"
     assert config.train.epochs == 10
     assert tuple(config.data.test_speakers) == ("16",)
+    # S1's minibatch: 128 segments drawn across the training set.
+    assert config.train.segment_batch == 128
 
 
 @pytest.mark.parametrize(
@@ -68,6 +70,19 @@ def test_invalid_choice_names_the_field_and_the_valid_values(field, value):
     section, name = field.split(".")
     config[section][name] = value
     with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        config_lib.validate(config)
+
+
+@pytest.mark.parametrize(
+    ("segment_frames", "segment_batch", "segment_group"),
+    [(0, 128, 1), (25, 128, 3), (25, -1, 1), (25, 128, 0)],
+)
+def test_segment_draws_need_segments_and_whole_groups(segment_frames, segment_batch, segment_group):
+    config = config_lib.base_config()
+    config.features.segment_frames = segment_frames
+    config.train.segment_batch = segment_batch
+    config.train.segment_group = segment_group
+    with pytest.raises(ValueError, match=r"train\.segment_"):
         config_lib.validate(config)
 
 

@@ -4,7 +4,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from serjax.features import FeatureSpec, segments, time_average
+from serjax import config_lib
+from serjax.features import (
+    FeatureSpec,
+    num_segments,
+    segment_counts,
+    segments,
+    segments_at,
+    time_average,
+)
 
 
 def _sequence(batch, steps, dims):
@@ -58,3 +66,51 @@ def test_spec_from_config_sizes_the_model_input(kind, deltas, averaged, expected
     assert spec.num_features == expected
     assert spec.frontend.sample_rate == config.data.sample_rate
     hash(spec)  # a static argument of jit must be hashable
+
+
+def test_drawn_segments_are_the_segments_of_their_rows():
+    x = _sequence(3, 40, 2)
+    steps = jnp.asarray([40, 17, 5])
+    index = jnp.asarray([[0, 10, 4], [2, 0, 1], [0, 0, 3]])
+    cut, cut_steps, valid = segments_at(x, steps, index, frames=10, shift=3)
+    assert cut.shape == (3, 3, 10, 2)
+    for b in range(3):
+        for g in range(3):
+            start = 3 * int(index[b, g])
+            # Entry [b, t, d] = 1000 b + 10 t + d: row b's steps start .. start + 9.
+            expected = 1000 * b + 10 * np.arange(start, start + 10)
+            expected = np.where(np.arange(start, start + 10) < 40, expected, 1000 * b + 390)
+            np.testing.assert_array_equal(cut[b, g, :, 0], expected)
+    # Valid: inside the valid steps (start + 10 <= steps), or the first segment.
+    np.testing.assert_array_equal(
+        valid, [[True, True, True], [True, True, True], [True, True, False]]
+    )
+    np.testing.assert_array_equal(cut_steps, [[10, 10, 10], [10, 10, 10], [5, 5, 10]])
+
+
+@pytest.mark.parametrize("n_frames", [1, 9, 10, 11, 12, 13, 40, 41])
+def test_num_segments_counts_the_valid_segments(n_frames):
+    x = jnp.zeros((1, 50, 1))
+    _, _, valid = segments(x, jnp.asarray([n_frames]), frames=10, shift=3)
+    # By hand: starts 0, 3, 6, ... with start + 10 <= n_frames, and always the first.
+    expected = max(1, len([s for s in range(0, 50, 3) if s + 10 <= n_frames]))
+    assert int(valid.sum()) == expected == num_segments(n_frames, frames=10, shift=3)
+
+
+def test_segment_counts_follow_the_centred_frame_count():
+    config = config_lib.base_config()
+    config.features.segment_frames = 25
+    spec = FeatureSpec.from_config(config)
+    lengths = np.array([100, 4000, 16000, 48000])
+    # librosa's centred STFT: 1 + L // hop frames (hop 160, n_fft 512).
+    frames = 1 + lengths // 160
+    expected = [max(1, (f - 25) // 3 + 1) if f >= 25 else 1 for f in frames]
+    np.testing.assert_array_equal(segment_counts(lengths, spec), expected)
+
+
+def test_a_segment_drawn_past_the_end_is_invalid_and_finite():
+    x = _sequence(1, 12, 1)
+    cut, steps, valid = segments_at(x, jnp.array([12]), jnp.array([[5]]), frames=4, shift=3)
+    # Steps 15..18 do not exist: the last step repeats, and the segment is not valid.
+    np.testing.assert_array_equal(cut[0, 0, :, 0], [110, 110, 110, 110])
+    assert not bool(valid[0, 0]) and int(steps[0, 0]) == 4

@@ -160,3 +160,28 @@ def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
     # Epoch 1 (steps 1-2) was saved before the bad step; it is still there to resume from.
     assert trainer.checkpoints.latest_step() == 2
     trainer.close()
+
+
+def test_drawn_segments_give_the_logits_of_those_segments_only():
+    config = _config()
+    config.features.segment_frames = 10
+    config.features.segment_shift = 5
+    spec = FeatureSpec.from_config(config)
+    model = forward.create_model(config, 2)
+    model.eval()
+    step = train.StepConfig(spec=spec, num_classes=2)
+    batch = _batch()
+    args = (model, batch["waveforms"], batch["lengths"], batch["mask"], step)
+    every, every_weight, _ = train._logits(*args)
+    index = jnp.asarray([[0, 3], [1, 1], [2, 0], [0, 0]], jnp.int32)
+    drawn_mask = jnp.asarray([[True, True], [True, False], [True, True], [True, True]])
+    logits, weight, _ = train._logits(*args, drawn=(index, drawn_mask))
+    assert logits.shape == (4, 2, 2)
+    for b in range(4):
+        for g in range(2):
+            k = int(index[b, g])
+            np.testing.assert_allclose(logits[b, g], every[b, k], rtol=1e-5, atol=1e-6)
+            expected = float(every_weight[b, k]) * bool(drawn_mask[b, g])
+            assert float(weight[b, g]) == expected
+    # The padding row (mask False) weighs nothing.
+    assert not np.asarray(weight[3]).any()
