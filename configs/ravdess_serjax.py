@@ -12,7 +12,7 @@ Measured (the command above; 2-core CPU shared with other work, load average 10-
 wall for the six folds including the 1440 files' functionals, an upper bound), pooled over the
 1440 test predictions: speaker-standardised (``test``) WA 67.2 %, UA 67.0 %, macro-F1 66.4 %,
 per fold WA 67.2 ± 6.7 %, UA 67.0 ± 6.1 % (57.8 % to 78.1 %); test actors not adapted to
-(``test_unadapted``) WA 55.3 %, UA 55.5 %, macro-F1 54.6 %. The issue's floor is 68 % UA.
+(``test_unadapted``) WA 55.3 %, UA 55.5 %, macro-F1 54.6 %. serjax's target is 68 % UA.
 """
 
 from pathlib import Path

@@ -4,14 +4,7 @@ Usage:
   python -m serjax.main --config=configs/emodb_lstm.py --workdir=runs/emodb_lstm
 
 --config names a run configuration; the project's are in configs/:
-  emodb_lstm.py         S1: Emo-DB, 2 x LSTM 128 on log-mel 40 + deltas (the main job)
-  emodb_bilstm.py       S1 with 2 x BiLSTM 64
-  emodb_lstm_loso.py    S1, leave one speaker out (10 folds)
-  ravdess_lstm_s2.py    S2: RAVDESS, LSTM 256 -> 64 on 13 averaged MFCCs
-  ravdess_lstm_s3.py    S3: RAVDESS, 2 x LSTM 1024 on MFCC 40
-  emodb_cnn_lstm_s4.py  S4: Emo-DB 3.5 s clips, 2-D CNN-LSTM on log-mel 128
-  crnn_s5.py            S5: TESS + CREMA-D + RAVDESS (female), CRNN with attention
-  smoke.py              a synthetic corpus made on the fly; trains in seconds
+{configs}
 
 Any config field can be overridden, e.g. --config.train.epochs=20 or
 --config.model.hidden_sizes="(256, 64)". --print_config prints every field with its value
@@ -21,6 +14,7 @@ Any config field can be overridden, e.g. --config.train.epochs=20 or
 
 from __future__ import annotations
 
+import ast
 import difflib
 import functools
 import logging as std_logging
@@ -57,8 +51,22 @@ flags.register_multi_flags_validator(
     message="--workdir is required (the folder the run writes to)",
 )
 
-# The project's run configurations, listed when --config names no file.
+# The project's run configurations, listed by --help and when --config names no file.
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _config_listing(width: int = 100) -> str:
+    """One line per config file: its name and its docstring's first line, cut to ``width``."""
+    lines = []
+    for path in sorted(CONFIGS_DIR.glob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        line = f"  {path.name:<26}{doc.splitlines()[0] if doc else ''}"
+        lines.append(line if len(line) <= width else line[: width - 3] + "...")
+    return "\n".join(lines)
+
+
+# absl prints the module docstring for --help: the list of configs is read off configs/ itself.
+__doc__ = __doc__.format(configs=_config_listing())
 # Records from files under this folder are serjax's own; everything else is a library's.
 _PACKAGE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
 
