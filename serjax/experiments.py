@@ -451,7 +451,12 @@ def _parse_flags(argv: list[str]):
         description="Train every run of a suite (skipping complete ones) and write its table "
         "(RESULTS.md, results.json) into --workdir.",
     )
-    parser.add_argument("--suite", default="seeds", choices=sorted(suites.SUITES))
+    parser.add_argument(
+        "--suite",
+        default="seeds",
+        choices=sorted(suites.SUITES),
+        help="Which suite to run (default: seeds, every reference system's variants).",
+    )
     parser.add_argument("--workdir", required=True, help="Where the runs and the table go.")
     parser.add_argument("--only", default="", help="Comma-separated systems, e.g. S1,S4.")
     parser.add_argument(

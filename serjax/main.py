@@ -177,6 +177,11 @@ def main(argv: list[str]) -> int:
             config.download = False
     if _PRINT_CONFIG.value:
         print(config)
+        try:
+            config_lib.validate(config)
+        except (ValueError, KeyError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         return 0
     if config.train.distributed:
         jax.distributed.initialize()

@@ -46,6 +46,14 @@ def test_print_config_shows_every_field_with_the_overrides_and_runs_nothing(tmp_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_print_config_says_when_a_value_is_unusable(tmp_path):
+    config = ROOT / "configs" / "smoke.py"
+    result = _main(f"--config={config}", "--print_config", "--config.features.kind=mfccs")
+    assert result.returncode == 1
+    assert "features.kind='mfccs' is not one of" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_unknown_config_field_is_an_error_listing_valid_names(tmp_path):
     result = _main(
         "--config=configs/smoke.py", f"--workdir={tmp_path}", "--config.optim.learnig_rate=0.1"
