@@ -14,7 +14,6 @@ serjax.experiments --suite seeds --workdir runs/seeds [--only S1,S4] [--quick]
 from __future__ import annotations
 
 import json
-import logging as std_logging
 import os
 import platform
 import shlex
@@ -29,6 +28,7 @@ import numpy as np
 from absl import logging
 
 from serjax import augment, config_lib, data, files, metrics, suite_report, suites, writers
+from serjax.progress import quiet_libraries
 from serjax.train import FoldTrainer, Runtime, SplitData
 
 
@@ -473,9 +473,7 @@ def _parse_flags(argv: list[str]):
 
 def main(args) -> int:
     # The console keeps to serjax's progress, as the training job's does (serjax.main).
-    logging.get_absl_handler().addFilter(
-        lambda record: record.levelno >= std_logging.WARNING or "/serjax/" in record.pathname
-    )
+    logging.get_absl_handler().addFilter(quiet_libraries)
     # Runs of the same shapes (a variant's protocols and seeds) compile their steps once.
     if not jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", str(Path(args.workdir) / "jax_cache"))

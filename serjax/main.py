@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import functools
-import logging as std_logging
-import os
 import re
 import sys
 from pathlib import Path
@@ -30,6 +27,7 @@ from ml_collections import config_flags
 
 from serjax import config_lib, data, experiments, train
 from serjax.checkpointing import CheckpointError
+from serjax.progress import quiet_libraries
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Run configuration file (see the list above).", lock_config=True
@@ -52,7 +50,7 @@ flags.register_multi_flags_validator(
 )
 
 # The project's run configurations, listed by --help and when --config names no file.
-CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS_DIR = experiments.CONFIGS_DIR
 
 
 def _config_listing(width: int = 100) -> str:
@@ -67,23 +65,6 @@ def _config_listing(width: int = 100) -> str:
 
 # absl prints the module docstring for --help: the list of configs is read off configs/ itself.
 __doc__ = __doc__.format(configs=_config_listing())
-# Records from files under this folder are serjax's own; everything else is a library's.
-_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
-
-
-def _quiet_libraries(record: std_logging.LogRecord) -> bool:
-    """Keeps the console to serjax's own progress: library chatter below WARNING is dropped.
-
-    A record is serjax's when the file that logged it lies in this package's folder, wherever
-    the clone is and whatever it is called (a virtual environment inside a clone named
-    ``serjax`` holds libraries whose paths contain ``/serjax/`` too).
-    """
-    return record.levelno >= std_logging.WARNING or _is_own_file(record.pathname)
-
-
-@functools.lru_cache(maxsize=1024)
-def _is_own_file(pathname: str) -> bool:
-    return os.path.realpath(pathname).startswith(_PACKAGE_DIR)
 
 
 def _config_files(folder: Path) -> list[str]:
@@ -185,7 +166,7 @@ def main(argv: list[str]) -> int:
         return 0
     if config.train.distributed:
         jax.distributed.initialize()
-    logging.get_absl_handler().addFilter(_quiet_libraries)
+    logging.get_absl_handler().addFilter(quiet_libraries)
     try:
         experiments.train_and_evaluate(config, _WORKDIR.value)
     except (

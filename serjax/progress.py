@@ -2,16 +2,39 @@
 
 The training loop logs its progress (``epoch 3: step 120/204 ... ETA 1m20s``); downloads and
 the inference command draw a status line on standard error. Both use :func:`format_duration`,
-and every status line is a :class:`StatusLine`.
+and every status line is a :class:`StatusLine`. The commands that train keep their console to
+serjax's own log lines with :func:`quiet_libraries`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import sys
 import time
 from typing import TextIO
 
-__all__ = ["StatusLine", "format_duration"]
+__all__ = ["StatusLine", "format_duration", "quiet_libraries"]
+
+# Records from files under this folder are serjax's own; everything else is a library's.
+_PACKAGE_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "")
+
+
+def quiet_libraries(record: logging.LogRecord) -> bool:
+    """A log filter keeping the console to serjax's own progress: library records below
+    WARNING are dropped.
+
+    A record is serjax's when the file that logged it lies in this package's folder, wherever
+    the clone is and whatever it is called (a virtual environment inside a clone named
+    ``serjax`` holds libraries whose paths contain ``/serjax/`` too).
+    """
+    return record.levelno >= logging.WARNING or _is_own_file(record.pathname)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_own_file(pathname: str) -> bool:
+    return os.path.realpath(pathname).startswith(_PACKAGE_DIR)
 
 
 def format_duration(seconds: float) -> str:

@@ -1,14 +1,11 @@
 """The training job's command line when nothing trains: help, config mistakes, missing data."""
 
-import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from serjax import main
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p.name for p in (ROOT / "configs").glob("*.py"))
@@ -114,19 +111,3 @@ def test_missing_data_is_reported_once_and_leaves_no_workdir(tmp_path):
     assert "error: No emodb audio under" in result.stderr
     assert "python -m serjax.data.download emodb" in result.stderr
     assert not workdir.exists()
-
-
-def _record(pathname: str, level: int = logging.INFO) -> logging.LogRecord:
-    return logging.LogRecord("absl", level, pathname, 1, "message", None, None)
-
-
-def test_log_filter_keeps_the_package_and_drops_libraries_wherever_the_clone_is(tmp_path):
-    # A virtual environment inside a clone named "serjax": its libraries' paths hold /serjax/.
-    venv_library = tmp_path / "serjax" / ".venv" / "lib" / "python3.11" / "site-packages"
-    assert not main._quiet_libraries(_record(str(venv_library / "orbax" / "checkpoint.py")))
-    assert not main._quiet_libraries(_record(str(venv_library / "jax" / "_src" / "xla_bridge.py")))
-    assert not main._quiet_libraries(_record("/elsewhere/serjax/serjax_extras/module.py"))
-    assert main._quiet_libraries(_record(str(venv_library / "orbax" / "x.py"), logging.WARNING))
-    package = Path(main.__file__).resolve().parent
-    assert main._quiet_libraries(_record(str(package / "experiments.py")))
-    assert main._quiet_libraries(_record(str(package / "data" / "corpora.py")))

@@ -1,10 +1,13 @@
 """The status line and durations shared by downloads, training and inference."""
 
 import io
+import logging
+from pathlib import Path
 
 import pytest
 
-from serjax.progress import StatusLine, format_duration
+from serjax import progress
+from serjax.progress import StatusLine, format_duration, quiet_libraries
 
 
 @pytest.mark.parametrize(
@@ -42,3 +45,19 @@ def test_status_line_is_silent_off_a_terminal_and_throttles():
     slow.show("skipped")
     slow.show("forced", force=True)
     assert out.getvalue() == "\r\033[Kfirst\r\033[Kforced"
+
+
+def _record(pathname: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord("absl", level, pathname, 1, "message", None, None)
+
+
+def test_log_filter_keeps_the_package_and_drops_libraries_wherever_the_clone_is(tmp_path):
+    # A virtual environment inside a clone named "serjax": its libraries' paths hold /serjax/.
+    venv_library = tmp_path / "serjax" / ".venv" / "lib" / "python3.11" / "site-packages"
+    assert not quiet_libraries(_record(str(venv_library / "orbax" / "checkpoint.py")))
+    assert not quiet_libraries(_record(str(venv_library / "jax" / "_src" / "xla_bridge.py")))
+    assert not quiet_libraries(_record("/elsewhere/serjax/serjax_extras/module.py"))
+    assert quiet_libraries(_record(str(venv_library / "orbax" / "x.py"), logging.WARNING))
+    package = Path(progress.__file__).resolve().parent
+    assert quiet_libraries(_record(str(package / "experiments.py")))
+    assert quiet_libraries(_record(str(package / "data" / "corpora.py")))
