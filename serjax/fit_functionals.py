@@ -337,7 +337,7 @@ class FunctionalsTrainer:
     def _predict(self, part: SplitData, state) -> np.ndarray:
         """Class probabilities ``[M, K]`` by :func:`serjax.forward.predict_step`."""
         graphdef, _ = nnx.split(self.model)
-        step = _jitted_predict(graphdef, self.spec)
+        step = forward.jitted_predict_step(graphdef, self.spec)
         buckets = length_ladder(max(len(w) for w in part.waveforms), LADDER_UNIT)
         probs = []
         for batch in data.iterate_batches(
@@ -379,8 +379,3 @@ class FunctionalsTrainer:
 
     def close(self) -> None:
         self.checkpoints.close()
-
-
-@functools.cache
-def _jitted_predict(graphdef: nnx.GraphDef, spec: FeatureSpec):
-    return forward.jitted_predict_step(graphdef, spec)

@@ -13,6 +13,8 @@ a saved config and runs :func:`predict_step`, nothing else.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -118,9 +120,16 @@ def predict_step(
     return utterance_probabilities(logits, weight)
 
 
+@functools.cache
 def jitted_predict_step(graphdef: nnx.GraphDef, spec: FeatureSpec):
     """``predict_step`` for a split model: ``f(state, waveforms, lengths, mask) -> [B, K]``,
-    jitted once per input shape."""
+    jitted once per input shape.
+
+    Kept per (graph, spec) for the process: models built from equal configs have equal graph
+    definitions, so a second predictor (a reloaded checkpoint, another fold, the command line
+    inside a running program) reuses the compiled programs instead of compiling every shape
+    again.
+    """
 
     @jax.jit
     def step(state, waveforms, lengths, mask):

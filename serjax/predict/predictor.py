@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +59,6 @@ _READ_SECONDS = 0.25
 # Whole-file inputs decoded ahead of one round of batching: bounds memory on huge folders while
 # leaving enough files per length bucket to fill batches.
 _FILES_PER_ROUND = 256
-# Jitted predict steps by (config, number of classes); see Predictor.__init__.
-_COMPILED: dict[tuple[str, int], Callable] = {}
 # Whole files longer than this are classified block by block (see the module's description).
 DEFAULT_BLOCK_SECONDS = 30.0
 # The most padded audio in one batch: bounds a batch's memory whatever the lengths, while short
@@ -120,13 +117,7 @@ class Predictor:
         self._low_rates: dict[str, int] = {}
         self._graphdef = graphdef
         self._state = jax.device_put(state)
-        key = (json.dumps(config.to_dict(), sort_keys=True, default=str), len(self.class_names))
-        if key not in _COMPILED:
-            # Equal configs build structurally identical models, so a second predictor (a
-            # reloaded checkpoint, or the command line inside a running program) reuses the
-            # compiled programs instead of compiling every shape again.
-            _COMPILED[key] = forward.jitted_predict_step(graphdef, FeatureSpec.from_config(config))
-        self._predict_step = _COMPILED[key]
+        self._predict_step = forward.jitted_predict_step(graphdef, FeatureSpec.from_config(config))
 
     @classmethod
     def from_workdir(
