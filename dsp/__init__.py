@@ -37,10 +37,11 @@ from dsp.mel import (
     power_to_db,
 )
 from dsp.prosody import PitchTrack, rms, yin, yin_periods, zero_crossing_rate
-from dsp.spectral import magnitude_spectrogram, power_spectrogram, stft
+from dsp.spectral import DFT_METHODS, dft_basis, magnitude_spectrogram, power_spectrogram, stft
 from dsp.utterance import UtteranceConfig, utterance_descriptors, utterance_functionals
 
 __all__ = [
+    "DFT_METHODS",
     "FUNCTIONALS",
     "PERCENTILES",
     "SPECTRAL_DESCRIPTORS",
@@ -51,6 +52,7 @@ __all__ = [
     "cmvn",
     "dct_matrix",
     "delta",
+    "dft_basis",
     "features",
     "features_chunked",
     "features_from_power",

@@ -24,7 +24,7 @@ from dsp.deltas import stack_deltas
 from dsp.framing import PAD_MODES, WINDOWS, preemphasis
 from dsp.masking import CMVN_KINDS, cmvn, frame_mask, num_frames
 from dsp.mel import MEL_NORMS, apply_filterbank, mel_filterbank, power_to_db
-from dsp.spectral import power_spectrogram
+from dsp.spectral import DFT_METHODS, power_spectrogram
 
 FEATURE_KINDS = ("log_mel", "mfcc")
 
@@ -50,6 +50,8 @@ class FeatureConfig:
       deltas: 0 (c), 1 ([c, Δ]) or 2 ([c, Δ, ΔΔ]).
       delta_width, delta_delta_width: regression half-widths ``N`` of Δ and of ΔΔ.
       cmvn: per-utterance normalisation, ``"none"``, ``"mean"`` or ``"meanvar"``.
+      dft: how the STFT's DFT is taken, ``"fft"`` or ``"matmul"`` (``dsp.stft``); the
+        features agree within float rounding.
     """
 
     sample_rate: int = 16000
@@ -74,6 +76,7 @@ class FeatureConfig:
     delta_width: int = 2
     delta_delta_width: int = 2
     cmvn: str = "none"
+    dft: str = "fft"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -105,6 +108,7 @@ class FeatureConfig:
         _checks.positive_int("delta_width", self.delta_width)
         _checks.positive_int("delta_delta_width", self.delta_delta_width)
         _checks.choice("cmvn", self.cmvn, CMVN_KINDS)
+        _checks.choice("dft", self.dft, DFT_METHODS)
 
     @property
     def n_freq(self) -> int:
@@ -183,6 +187,7 @@ def power_stage(
         center=config.center,
         pad_mode=config.pad_mode,
         lengths=lengths,
+        dft=config.dft,
     )
     n_frames = num_frames(
         lengths, n_fft=config.n_fft, hop_length=config.hop_length, center=config.center

@@ -54,17 +54,15 @@ def reverse_within_lengths(x: jax.Array, lengths: jax.Array) -> jax.Array:
 def _masked_scan(
     step: Step,
     carry: Carry,
-    projected: jax.Array,
+    inputs: jax.Array,
     lengths: jax.Array,
-    reverse: bool,
 ) -> tuple[jax.Array, Carry]:
-    """Runs ``step`` over ``projected: [B, T, G]``; returns outputs ``[B, T, H]`` and the carry.
+    """Runs ``step`` over time-major ``inputs: [T, B, G]``; returns outputs ``[T, B, H]`` and
+    the carry.
 
     Past a row's length the carry is frozen and the output is zero.
     """
-    if reverse:
-        projected = reverse_within_lengths(projected, lengths)
-    mask = dsp.frame_mask(lengths, projected.shape[1])
+    mask = dsp.frame_mask(lengths, inputs.shape[0]).T
 
     def body(carry: Carry, inputs: tuple[jax.Array, jax.Array]) -> tuple[Carry, jax.Array]:
         x_t, valid = inputs
@@ -73,23 +71,20 @@ def _masked_scan(
         carry = tuple(jnp.where(valid, n, o) for n, o in zip(new_carry, carry, strict=True))
         return carry, jnp.where(valid, h, 0.0)
 
-    carry, ys = jax.lax.scan(body, carry, (jnp.swapaxes(projected, 0, 1), mask.T))
-    ys = jnp.swapaxes(ys, 0, 1)
-    if reverse:
-        ys = reverse_within_lengths(ys, lengths)
+    carry, ys = jax.lax.scan(body, carry, (inputs, mask))
     return ys, carry
 
 
-def _lstm_step(u: jax.Array, carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
+def _lstm_step(u: jax.Array, b: jax.Array, carry: Carry, xw: jax.Array) -> tuple[Carry, jax.Array]:
     c, h = carry
-    i, f, g, o = jnp.split(z_x + h @ u, 4, axis=-1)
+    i, f, g, o = jnp.split(xw + b + h @ u, 4, axis=-1)
     c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
     h = jax.nn.sigmoid(o) * jnp.tanh(c)
     return (c, h), h
 
 
-def _rnn_step(u: jax.Array, carry: Carry, z_x: jax.Array) -> tuple[Carry, jax.Array]:
-    h = jnp.tanh(z_x + carry[0] @ u)
+def _rnn_step(u: jax.Array, b: jax.Array, carry: Carry, xw: jax.Array) -> tuple[Carry, jax.Array]:
+    h = jnp.tanh(xw + b + carry[0] @ u)
     return (h,), h
 
 
@@ -119,12 +114,20 @@ def recurrent_layer(
       ``[B, H]`` (for ``reverse=True`` the state after reading back to step 0).
     """
     step, carries = _STEPS[cell]
-    # The input projection of every step is one matmul outside the sequential loop.
-    projected = x @ kernel + bias
-    zeros = jnp.zeros((x.shape[0], recurrent_kernel.shape[0]), projected.dtype)
+    if reverse:  # permuting the steps of x permutes their projections alike
+        x = reverse_within_lengths(x, lengths)
+    # The input projection of every step is one matmul outside the sequential loop, made
+    # time-major by transposing x (D wide) rather than the projection (G wide), and the bias
+    # is added inside the loop, where it fuses with the gates instead of costing a pass over
+    # [T, B, G]; the sums are the same, in the same order, as x @ kernel + bias + h @ U.
+    xw = jnp.swapaxes(x, 0, 1) @ kernel
+    zeros = jnp.zeros((x.shape[0], recurrent_kernel.shape[0]), xw.dtype)
     ys, carry = _masked_scan(
-        functools.partial(step, recurrent_kernel), (zeros,) * carries, projected, lengths, reverse
+        functools.partial(step, recurrent_kernel, bias), (zeros,) * carries, xw, lengths
     )
+    ys = jnp.swapaxes(ys, 0, 1)
+    if reverse:
+        ys = reverse_within_lengths(ys, lengths)
     return ys, carry[-1]
 
 

@@ -277,3 +277,24 @@ def test_features_split_over_cpu_devices_equal_one_device():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "ok (4, 26, 39)"
+
+
+def test_matmul_dft_front_end_equals_fft_front_end(fast_jit, tones_and_noise, assert_close):
+    waveforms = np.stack(
+        [tones_and_noise(12000, sample_rate=SR, seed=seed) for seed in (4, 5)]
+    ).astype(np.float32)
+    lengths = np.array([12000, 7000], np.int32)
+    run = fast_jit(dsp.features, static_argnums=2)
+    for kind in ("log_mel", "mfcc"):
+        config = dsp.FeatureConfig(kind=kind, deltas=2, top_db=80.0)
+        matmul = dataclasses.replace(config, dft="matmul")
+        assert matmul != config and hash(matmul) != hash(config)
+        expected, expected_frames = run(waveforms, lengths, config)
+        feats, n_frames = run(waveforms, lengths, matmul)
+        np.testing.assert_array_equal(n_frames, expected_frames)
+        for block in range(3):  # c, Δ and ΔΔ each on its own scale
+            width = config.num_features // 3
+            columns = slice(width * block, width * (block + 1))
+            assert_close(feats[..., columns], expected[..., columns], rtol=1e-4)
+    with pytest.raises(ValueError, match="dft"):
+        dsp.FeatureConfig(dft="dct")

@@ -112,3 +112,55 @@ def test_stft_batches_over_leading_axes_and_vmaps(fast_jit, assert_close):
     assert batched.shape == (2, 3, 1 + 1600 // 80, 129)
     assert_close(batched[1, 2], fast_jit(stft)(x[1, 2]), rtol=1e-6)
     assert_close(fast_jit(jax.vmap(jax.vmap(stft)))(x), batched, rtol=1e-6)
+
+
+def _numpy_rfft_frames(x, n_fft, win_length, hop_length, window, center, pad_mode):
+    """``np.fft.rfft`` of librosa's frames, windowed: framing by NumPy alone."""
+    if center:
+        x = np.pad(x, n_fft // 2, mode=pad_mode)
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop_length]
+    taper = np.asarray(dsp.padded_window(window, win_length=win_length, n_fft=n_fft))
+    return np.fft.rfft(frames * taper, axis=-1)
+
+
+@pytest.mark.parametrize(
+    ("n_fft", "win_length", "hop_length", "window", "center", "pad_mode"), GRID
+)
+def test_matmul_dft_matches_numpy_rfft(
+    x64, fast_jit, tones_and_noise, assert_close, n_fft, win_length, hop_length, window, center,
+    pad_mode,
+):  # fmt: skip
+    x = tones_and_noise(4000, sample_rate=SR, seed=3)
+    kwargs = dict(
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop_length,
+        window=window,
+        center=center,
+        pad_mode=pad_mode,
+    )
+    expected = _numpy_rfft_frames(x, **kwargs)
+    spectrum = fast_jit(lambda v: dsp.stft(v, dft="matmul", **kwargs))(x)
+    assert spectrum.dtype == jnp.complex128
+    assert_close(spectrum, expected, rtol=1e-12)
+    power = fast_jit(lambda v: dsp.power_spectrogram(v, dft="matmul", **kwargs))(x)
+    assert_close(power, np.abs(expected) ** 2, rtol=1e-12)
+    # float32 input: float32 products, within float32 rounding of the float64 reference.
+    x32 = x.astype(np.float32)
+    spectrum32 = fast_jit(lambda v: dsp.stft(v, dft="matmul", **kwargs))(x32)
+    assert spectrum32.dtype == jnp.complex64
+    assert_close(spectrum32, _numpy_rfft_frames(x32.astype(np.float64), **kwargs), rtol=1e-5)
+
+
+def test_dft_basis_is_the_windowed_real_dft():
+    basis = dsp.dft_basis(8, win_length=6, window="hann")
+    assert basis.shape == (6, 10) and not basis.flags.writeable
+    # Row n is the DFT of a unit impulse at n + 1 (the window starts at (8 - 6) // 2 = 1),
+    # scaled by the window there.
+    taper = dsp.padded_window("hann", win_length=6, n_fft=8)
+    impulses = np.eye(8)[1:7] * taper[1:7, None]
+    expected = np.fft.rfft(impulses, axis=-1)
+    np.testing.assert_allclose(basis[:, :5], expected.real, atol=1e-15)
+    np.testing.assert_allclose(basis[:, 5:], expected.imag, atol=1e-15)
+    with pytest.raises(ValueError, match="dft"):
+        dsp.stft(np.zeros(64, np.float32), n_fft=16, hop_length=4, dft="dct")
