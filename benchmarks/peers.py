@@ -37,8 +37,15 @@ Install (a separate environment; PyTorch is never a runtime or test dependency o
         [--compile all|none|frontend,s1_lstm,...] [--torch-threads N[,N...]]
         [--cpu-devices N] [--librosa-blas-threads N]
 
-``--device gpu`` runs JAX on CUDA (``jax_platforms``) and PyTorch on ``cuda``; librosa stays on
-the CPU.
+``--device gpu`` runs JAX on CUDA (``jax_platforms``; the environment then needs JAX's CUDA
+build, ``pip install 'jax[cuda12]'``, beside the CUDA build of torch 2.9.1 that PyPI serves) and
+PyTorch on ``cuda``; librosa stays on the CPU. The front end then runs ``dsp.features`` with
+either DFT (``dft="fft"`` and ``"matmul"``).
+
+On a machine shared with other work, PyTorch's OpenMP threads busy-wait for each other: with
+one thread per core the recurrent models' steps took 6 to 24 times as long as with one thread
+on a 2-core CPU at load 8-14 (``--torch-threads`` runs each count given; the default is one per
+core, and 1).
 """
 
 from __future__ import annotations
@@ -164,14 +171,14 @@ def print_row(title: str, work: float, unit: str, contenders: list[Contender]) -
     """One table block: a line per contender, ``serjax x`` against serjax's best."""
     print(f"\n{title}  ({work:g} {unit.split('/')[0]} per call)", flush=True)
     print(
-        f"  {'contender':<26}{'ms/call':>10}{unit:>12}{'compile s':>11}{'peak MiB':>10}"
+        f"  {'contender':<32}{'ms/call':>10}{unit:>12}{'compile s':>11}{'peak MiB':>10}"
         f"{'serjax x':>10}"
     )
     rate = {c.label: work / statistics.median(c.times) for c in contenders if not c.error}
     best = max((r for label, r in rate.items() if label.startswith("serjax")), default=None)
     for c in contenders:
         if c.error:
-            print(f"  {c.label:<26}  failed: {c.error}")
+            print(f"  {c.label:<32}  failed: {c.error}")
             continue
         ms = 1e3 * statistics.median(c.times)
         compiled = "-" if c.compile_s is None else f"{c.compile_s:.2f}"
@@ -181,7 +188,7 @@ def print_row(title: str, work: float, unit: str, contenders: list[Contender]) -
         )
         extra = "" if c.xla_bytes is None else f"  [XLA {c.xla_bytes / 2**20:.1f} MiB]"
         print(
-            f"  {c.label:<26}{ms:>10.1f}{rate[c.label]:>12.1f}{compiled:>11}{peak:>10}"
+            f"  {c.label:<32}{ms:>10.1f}{rate[c.label]:>12.1f}{compiled:>11}{peak:>10}"
             f"{ratio:>10}{extra}",
             flush=True,
         )
