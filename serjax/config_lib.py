@@ -28,7 +28,7 @@ FEATURE_KINDS = ("log_mel", "mfcc", "waveform", "functionals")
 STANDARDISATIONS = ("speaker", "training")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
-VECTORIZE = ("none", "folds")
+VECTORIZE = ("none", "folds", "seeds")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -149,8 +149,11 @@ def base_config() -> ml_collections.ConfigDict:
     train.keep_latest = 2  # resumption checkpoints kept (the newest ones)
     train.distributed = False  # initialise jax.distributed for multi-host runs
     # "folds": every fold's model in one jitted program (parameters stacked on a leading axis,
-    # serjax.vectorized), each trained as it would be alone; "none": one fold after another
+    # serjax.vectorized), each trained as it would be alone; "seeds": one run per seed of
+    # train.seeds (in workdir/seed<k>), each fold's models of all seeds in one program;
+    # "none": one model after another
     train.vectorize = "none"
+    train.seeds = ()
 
     # On-device augmentation in training (never in evaluation); every probability 0 is off.
     augment = config.augment = ml_collections.ConfigDict()
@@ -243,6 +246,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     one_of("optim.schedule", config.optim.schedule, SCHEDULES)
     one_of("features.kind", config.features.kind, FEATURE_KINDS)
     one_of("train.vectorize", config.train.vectorize, VECTORIZE)
+    if config.train.vectorize == "seeds" and len(set(config.train.seeds)) < 2:
+        raise ValueError(
+            f"train.vectorize='seeds' needs two or more distinct train.seeds, got "
+            f"{tuple(config.train.seeds)}"
+        )
     one_of("data.gender", config.data.gender, ("", "female", "male"))
     if not config.data.corpora:
         raise ValueError("data.corpora is empty: name at least one corpus")

@@ -2,10 +2,11 @@
 
 :func:`train_fold` trains one fold's model (:class:`serjax.train.FoldTrainer`, or the
 functionals classifier's :class:`serjax.fit_functionals.FunctionalsTrainer`);
-:func:`train_folds_together` trains several folds' models side by side in one jitted program
-(:mod:`serjax.vectorized`). Both leave the same files in each fold's directory: checkpoints,
-TensorBoard, ``results.json``, the confusion matrix and the classification report.
-:mod:`serjax.experiments` chooses the folds and pools their reports.
+:func:`train_together` trains several models side by side in one jitted program
+(:mod:`serjax.vectorized`): the folds of a run, or one fold of several seeds' runs. Both leave
+the same files in each fold's directory: checkpoints, TensorBoard, ``results.json``, the
+confusion matrix and the classification report. :mod:`serjax.experiments` chooses the folds
+and pools their reports.
 """
 
 from __future__ import annotations
@@ -119,21 +120,20 @@ def train_fold(
         return fold_report(trainer, progress, test, probs, timings)
 
 
-def train_folds_together(
-    config: ml_collections.ConfigDict,
-    folds: Sequence[tuple[str, Path, data.Split]],
+def train_together(
+    members: Sequence[tuple[ml_collections.ConfigDict, Path, data.Split]],
     class_names: Sequence[str],
     cache: data.AudioCache,
     runtime: Runtime,
-) -> dict[str, dict]:
-    """Trains and tests ``(name, fold_dir, split)`` folds' models side by side in one program
-    (:class:`serjax.vectorized.StackedTrainer`, ``train.vectorize="folds"``); writes each
-    fold's report, checkpoints and TensorBoard into its ``fold_dir`` as :func:`train_fold`
-    does and returns the reports by name. The timings' train and test seconds are those of
-    all the folds together (``models_together`` of them)."""
+) -> list[dict]:
+    """Trains and tests ``(config, fold_dir, split)`` models side by side in one program
+    (:class:`serjax.vectorized.StackedTrainer`: the folds of a run, or one fold of several
+    seeds' runs); writes each one's report, checkpoints and TensorBoard into its ``fold_dir``
+    as :func:`train_fold` does and returns the reports in order. The timings' train and test
+    seconds are those of all of them together (``models_together``)."""
     with contextlib.ExitStack() as stack:
         trainers, timings = [], []
-        for _, fold_dir, split in folds:
+        for config, fold_dir, split in members:
             start = time.monotonic()
             parts = prepare_parts(config, fold_dir, split, class_names, cache)
             timings.append({"load_seconds": time.monotonic() - start})
@@ -152,12 +152,12 @@ def train_folds_together(
             "test_seconds": time.monotonic() - start,
             "models_together": len(trainers),
         }
-        return {
-            name: fold_report(trainer, done, test, probs, {**timing, **shared})
-            for (name, _, _), trainer, done, (test, probs), timing in zip(
-                folds, trainers, progress, tests, timings, strict=True
+        return [
+            fold_report(trainer, done, test, probs, {**timing, **shared})
+            for trainer, done, (test, probs), timing in zip(
+                trainers, progress, tests, timings, strict=True
             )
-        }
+        ]
 
 
 def fold_report(

@@ -108,14 +108,19 @@ def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=N
     return logits, weight, pairing
 
 
-def train_step(graphdef, state, batch, class_weights, step: StepConfig):
-    """One optimiser step; returns the new state and the batch's mean loss."""
+def train_step(graphdef, state, batch, class_weights, step: StepConfig, seed=None):
+    """One optimiser step; returns the new state and the batch's mean loss.
+
+    ``seed`` (an int32 scalar, traced) replaces ``step.seed`` as the augmentation's seed, so
+    that models of several seeds can share one compiled step (:mod:`serjax.vectorized`).
+    """
     model, optimizer = nnx.merge(graphdef, state)
     key = None
     if step.augment is not None and step.augment.enabled:
         # The step count is part of the checkpoint, so a resumed run draws the same
         # augmentations as an uninterrupted one.
-        key = jax.random.fold_in(jax.random.key(step.seed), optimizer.step[...])
+        seed = step.seed if seed is None else seed
+        key = jax.random.fold_in(jax.random.key(seed), optimizer.step[...])
 
     drawn = None
     if "segment_index" in batch:  # train.segment_batch: the segments drawn for this step

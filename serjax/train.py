@@ -80,7 +80,7 @@ class Runtime:
 
 
 # Within a long epoch, a progress line at most this often.
-_REPORT_SECONDS = 20.0
+REPORT_SECONDS = 20.0
 
 
 class NonFiniteLossError(RuntimeError):
@@ -300,7 +300,7 @@ class FoldTrainer:
             self.check_loss(float(loss), progress)
             losses.append(float(loss))
             progress.step += 1
-            if time.monotonic() - last_report > _REPORT_SECONDS:
+            if time.monotonic() - last_report > REPORT_SECONDS:
                 last_report = time.monotonic()
                 elapsed = last_report - epoch_start
                 logging.info(

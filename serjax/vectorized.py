@@ -1,29 +1,35 @@
-"""Many models in one jitted program: K folds' models trained side by side (``train.vectorize``).
+"""Many models in one jitted program: K models trained side by side (``train.vectorize``).
 
-Leave-one-speaker-out is many small models (10 on Emo-DB, 24 on RAVDESS). Trained one after
-another, each step of each model pays the step's fixed costs (dispatch, the scan's per-step
-overhead, small matrix products) alone; here the K models' states are stacked on a leading
-axis and :func:`serjax.steps.train_step` and :func:`serjax.steps.eval_step` run under
-``jax.vmap``, so one call advances all K.
+Leave-one-speaker-out is many small models (10 on Emo-DB, 24 on RAVDESS), and an ensemble is
+several seeds' models. Here the K models' states are stacked on a leading axis and
+:func:`serjax.steps.train_step` and :func:`serjax.steps.eval_step` run under ``jax.vmap``, so
+one call advances all K, and the steps compile once for all K instead of once per fold. What
+that buys depends on the hardware: where one model's step leaves the device idle part of the
+time (a GPU, or fixed per-call costs) K models fill it; where a step already keeps every core
+busy (S1 on a small CPU: matrix products and the front end), K models cost about K times one.
 
-Each model is trained exactly as it would be alone. Every member is a
-:class:`serjax.train.FoldTrainer` that keeps everything of its own: its batches (drawn from the
-same ``(seed, epoch)`` as a separate run), its class weights, checkpoints, early stopping,
-plateau schedule, TensorBoard and log lines. Per step, member k's batch is its own next batch;
-a member whose epoch has fewer steps than the longest one (folds differ in size), or that has
-finished (every epoch run, or stopped early), is fed another member's batch with its update
-masked: it keeps its parameters, optimiser state, step count and RNG state, so the step is a
-no-op for it. Batches of one step are padded to the longest among the members (``[K, B, T]``);
-the front end and the models see each row's own length (``lengths``), so padding changes
-nothing but float rounding.
+Each model is trained as it would be alone. Every member is a :class:`serjax.train.FoldTrainer`
+that keeps everything of its own: its batches (drawn from the same ``(seed, epoch)`` as a
+separate run), its class weights, checkpoints, early stopping, plateau schedule, TensorBoard
+and log lines. Per step, member k's batch is its own next batch. A member whose epoch has fewer
+steps than the longest one (folds differ in size), or that has finished (every epoch run, or
+stopped early), is fed another member's batch with its update masked: it keeps its parameters,
+optimiser state, step count and RNG state, so the step is a no-op for it. The batches of one
+step are padded to the longest among them (``[K, B, T]``); the front end and the models see
+each row's own length, so the padding changes nothing but float rounding (and costs the
+front end's time on the padded samples). One exception: random draws in the padded shape
+(dropout on unsegmented sequences, augmentation noise) differ from those alone when a batch is
+padded further (other values of the same distribution); S1's model, on fixed-size segments,
+draws the same.
 
-Limits: the members share one graph and one static step (same model, features, augmentation,
-seed) and one optimiser transform, so a cosine schedule (whose length is the fold's number of
-steps) needs folds of equal numbers of steps per epoch.
+Limits: the members share one model graph and one static step (model, features, augmentation;
+the augmentation's seed is a traced input) and one optimiser transform, so a cosine schedule
+(whose length is the fold's number of steps) needs members with equal steps per epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
@@ -39,10 +45,7 @@ from jax.sharding import PartitionSpec as P
 from serjax import data
 from serjax.progress import format_duration
 from serjax.steps import eval_step, train_step
-from serjax.train import FoldTrainer, Progress, SplitData, score
-
-# Within a long round of epochs, a progress line at most this often.
-_REPORT_SECONDS = 20.0
+from serjax.train import REPORT_SECONDS, FoldTrainer, Progress, SplitData, score
 
 
 def stack(trees: Sequence) -> object:
@@ -55,13 +58,14 @@ def unstack(tree, k: int):
     return jax.tree.map(lambda leaf: leaf[k], tree)
 
 
-def masked_train_step(graphdef, state, batch, class_weights, active, step):
-    """:func:`serjax.steps.train_step` of one member whose update applies only when ``active``
-    (a bool scalar); an inactive member keeps its whole state. Returns (state, loss)."""
+def masked_train_step(graphdef, state, batch, class_weights, seed, active, step):
+    """:func:`serjax.steps.train_step` of one member (augmentation ``seed``, an int32 scalar)
+    whose update applies only when ``active`` (a bool scalar); an inactive member keeps its
+    whole state. Returns (state, loss)."""
     # The arrays, taken before the step: merging shares the state's variables with the model,
     # which the update then changes in place.
     before = jax.tree.leaves(state)
-    new_state, loss = train_step(graphdef, state, batch, class_weights, step)
+    new_state, loss = train_step(graphdef, state, batch, class_weights, step, seed)
     leaves, treedef = jax.tree.flatten(new_state)
     kept = [jnp.where(active, new, old) for new, old in zip(leaves, before, strict=True)]
     return jax.tree.unflatten(treedef, kept), loss
@@ -95,23 +99,28 @@ def lockstep(plans: Sequence[Iterator[data.Batch]]) -> Iterator[tuple[list, np.n
 
 def _check_members(trainers: Sequence[FoldTrainer]) -> None:
     """Raises ValueError unless every member's step is the first one's: the same model graph,
-    static step and optimiser (the first member's optimiser transform serves all)."""
+    static step but for the seed, and optimiser (the first member's optimiser transform serves
+    all)."""
     first = trainers[0]
     for t in trainers[1:]:
         if (
             t.eval_graph != first.eval_graph
-            or t.step_config != first.step_config
+            or dataclasses.replace(t.step_config, seed=first.step_config.seed) != first.step_config
             or t.config.optim != first.config.optim
         ):
             raise ValueError(
                 f"{t.fold_dir} and {first.fold_dir} differ in model, step or optimiser: only "
                 "models of one config train side by side"
             )
-        if first.config.optim.schedule == "cosine" and t.steps_per_epoch != first.steps_per_epoch:
+        schedule = (t.steps_per_epoch, t.config.train.epochs)
+        if first.config.optim.schedule == "cosine" and schedule != (
+            first.steps_per_epoch,
+            first.config.train.epochs,
+        ):
             raise ValueError(
-                "train.vectorize with optim.schedule='cosine' needs folds with equal steps per "
-                f"epoch: {t.fold_dir} has {t.steps_per_epoch}, {first.fold_dir} "
-                f"{first.steps_per_epoch}; use train.vectorize='none'"
+                "train.vectorize with optim.schedule='cosine' needs models with equal steps per "
+                f"epoch and epochs: {t.fold_dir} has {schedule}, {first.fold_dir} "
+                f"{(first.steps_per_epoch, first.config.train.epochs)}; use train.vectorize='none'"
             )
 
 
@@ -119,12 +128,12 @@ class StackedTrainer:
     """Trains and tests K :class:`serjax.train.FoldTrainer`\\ s' models at once.
 
     Args:
-      trainers: built from one config (their folds, directories and writers differ); each
-        resumes from its own latest checkpoint.
+      trainers: of one model, step and optimiser (their folds, seeds, epochs, patience,
+        directories and writers may differ); each resumes from its own latest checkpoint.
 
     Raises:
-      ValueError: the members' graphs or steps differ, or a cosine schedule meets folds of
-        unequal steps per epoch.
+      ValueError: the members' models, steps or optimisers differ, or a cosine schedule meets
+        members of unequal steps per epoch or epochs.
     """
 
     def __init__(self, trainers: Sequence[FoldTrainer]):
@@ -138,6 +147,7 @@ class StackedTrainer:
         # Members on axis 0 (every device holds all); each member's batch split over devices.
         self._batch_sharding = NamedSharding(runtime.mesh, P(None, "data"))
         self.class_weights = jnp.stack([t.class_weights for t in trainers])
+        self.seeds = jnp.asarray([t.step_config.seed for t in trainers], jnp.int32)
         step = first.step_config
         self._train = jax.jit(
             jax.vmap(functools.partial(masked_train_step, first.train_graph, step=step)),
@@ -219,14 +229,14 @@ class StackedTrainer:
         start = last_report = time.monotonic()
         for done, (batches, live) in enumerate(lockstep(plans), start=1):
             self.state, loss = self._train(
-                self.state, self._put(batches), self.class_weights, jnp.asarray(live)
+                self.state, self._put(batches), self.class_weights, self.seeds, jnp.asarray(live)
             )
             loss = np.asarray(loss)
             for k in np.flatnonzero(live):
                 self.trainers[k].check_loss(float(loss[k]), progress[k])
                 losses[k].append(float(loss[k]))
                 progress[k].step += 1
-            if time.monotonic() - last_report > _REPORT_SECONDS:
+            if time.monotonic() - last_report > REPORT_SECONDS:
                 last_report = time.monotonic()
                 elapsed = last_report - start
                 logging.info(
