@@ -9,20 +9,31 @@ rounding; dropout masks on unsegmented inputs are the exception, see ``serjax.ve
 
     SERJAX_DATA_DIR=/path/to/data python benchmarks/vectorize_loso.py \\
         [--config configs/emodb_lstm_loso.py] [--epochs 1] [--folds 03,08] [--workdir DIR]
+
+``--step_models 3,10`` measures the train step alone instead (no data needed): per model and
+step, one model's jitted step vs K models' stacked one, on random batches of the config's
+shape (32 utterances of ``--seconds`` each), the best of 4 interleaved passes.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import tempfile
 import time
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 from absl import logging
+from flax import nnx
 
-from serjax import config_lib, experiments
+from serjax import config_lib, experiments, steps
+from serjax.features import FeatureSpec
 from serjax.progress import quiet_libraries
+from serjax.vectorized import masked_train_step, stack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,13 +42,71 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def step_times(config, models: list[int], seconds: float, repeats: int = 4) -> dict[str, float]:
+    """Seconds per model and step: ``"1"`` for one model's step, ``"K=k"`` for k stacked."""
+    spec = FeatureSpec.from_config(config)
+    step = steps.StepConfig(spec=spec, num_classes=7, l2=config.optim.l2)
+    rng = np.random.default_rng(0)
+    rows = config.train.segment_batch // config.train.segment_group or config.train.batch_size
+    group = config.train.segment_group
+    samples = int(seconds * config.data.sample_rate)
+
+    def batch():
+        arrays = {
+            "waveforms": 0.1 * rng.standard_normal((rows, samples)).astype(np.float32),
+            "lengths": np.full(rows, samples, np.int32),
+            "labels": rng.integers(0, 7, rows).astype(np.int32),
+            "mask": np.ones(rows, bool),
+        }
+        if config.train.segment_batch:
+            arrays["segment_index"] = rng.integers(0, 20, (rows, group)).astype(np.int32)
+            arrays["segment_mask"] = np.ones((rows, group), bool)
+        return arrays
+
+    def split():
+        model, optimizer = steps.build_model_and_optimizer(config, 7)
+        model.train()
+        return nnx.split((model, optimizer))
+
+    graph, state = split()
+    one = jax.jit(functools.partial(steps.train_step, graph, step=step), donate_argnums=0)
+    runs = {"1": (one, [state, batch(), jnp.ones(7)], 1)}
+    for k in models:
+        states = [split()[1] for _ in range(k)]
+        many = jax.jit(
+            jax.vmap(functools.partial(masked_train_step, graph, step=step)), donate_argnums=0
+        )
+        batches = jax.tree.map(lambda *x: np.stack(x), *[batch() for _ in range(k)])
+        flags = (jnp.zeros(k, jnp.int32), jnp.ones(k, bool))
+        runs[f"K={k}"] = (many, [stack(states), batches, jnp.ones((k, 7)), *flags], k)
+    best = dict.fromkeys(runs, np.inf)
+    for _ in range(repeats + 1):  # the first pass compiles
+        for name, (fn, args, k) in runs.items():
+            start = time.perf_counter()
+            args[0], loss = fn(*args)
+            jax.block_until_ready(loss)
+            best[name] = min(best[name], (time.perf_counter() - start) / k)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "emodb_lstm_loso.py"))
     parser.add_argument("--epochs", type=int, default=1, help="train.epochs of both runs")
     parser.add_argument("--folds", default="", help="comma-separated folds (default: all)")
     parser.add_argument("--workdir", default="", help="where the two runs go (default: temp)")
+    parser.add_argument("--step_models", default="", help="e.g. 3,10: time the step alone")
+    parser.add_argument("--seconds", type=float, default=3.0, help="utterance length (steps)")
     args = parser.parse_args()
+    if args.step_models:
+        config = config_lib.load_config_file(args.config)
+        print(f"[steps] load average before: {_load()}", flush=True)
+        models = [int(k) for k in args.step_models.split(",")]
+        best = step_times(config, models, args.seconds)
+        print(f"[steps] load average after: {_load()}")
+        for name, value in best.items():
+            print(f"{name:>5}: {1000 * value:6.0f} ms per model and step, {best['1'] / value:.2f}x")
+        return
     logging.get_absl_handler().addFilter(quiet_libraries)
     logging.set_verbosity(logging.INFO)
 
