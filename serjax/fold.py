@@ -117,7 +117,10 @@ def train_fold(
             timings["test_seconds"] = time.monotonic() - start
         finally:
             trainer.close()
-        return fold_report(trainer, progress, test, probs, timings)
+        unadapted = getattr(trainer, "unadapted", None)
+        return fold_report(
+            config, fold_dir, parts, class_names, writer, progress, test, probs, timings, unadapted
+        )
 
 
 def train_together(
@@ -153,23 +156,42 @@ def train_together(
             "models_together": len(trainers),
         }
         return [
-            fold_report(trainer, done, test, probs, {**timing, **shared})
-            for trainer, done, (test, probs), timing in zip(
+            fold_report(
+                t.config,
+                t.fold_dir,
+                t.parts,
+                class_names,
+                t.writer,
+                done,
+                test,
+                probs,
+                {**timing, **shared},
+            )
+            for t, done, (test, probs), timing in zip(
                 trainers, progress, tests, timings, strict=True
             )
         ]
 
 
 def fold_report(
-    trainer: FoldTrainer, progress: Progress, test: dict, probs: np.ndarray, timings: dict
+    config: ml_collections.ConfigDict,
+    fold_dir: Path,
+    parts: dict[str, SplitData],
+    class_names: Sequence[str],
+    writer: writers.MetricWriter,
+    progress: Progress,
+    test: dict,
+    probs: np.ndarray,
+    timings: dict,
+    unadapted: dict | None = None,
 ) -> dict:
     """A trained fold's report: TensorBoard's test confusion matrix and hyper-parameters, and
-    ``results.json`` with the rest (:func:`write_report`) in the trainer's fold directory."""
-    config, parts, class_names = trainer.config, trainer.parts, trainer.class_names
-    trainer.writer.confusion_matrix(
+    ``results.json`` with the rest (:func:`write_report`) in ``fold_dir``. ``unadapted``: the
+    functionals trainer's test results without speaker adaptation, if any."""
+    writer.confusion_matrix(
         progress.epoch, "test/confusion_matrix", np.array(test["confusion_matrix"]), class_names
     )
-    trainer.writer.hparams(_flat_hparams(config), {"test/wa": test["wa"], "test/ua": test["ua"]})
+    writer.hparams(_flat_hparams(config), {"test/wa": test["wa"], "test/ua": test["ua"]})
     result = {
         "test": test,
         "best_val_ua": progress.best_val_ua,
@@ -186,7 +208,6 @@ def fold_report(
         "class_names": list(class_names),
         "config": config.to_dict(),
     }
-    unadapted = getattr(trainer, "unadapted", None)
     if unadapted is not None:
         # Speaker-standardised functionals: the same test part without adapting to its
         # speaker (the statistics the checkpoint keeps, what inference uses by default).
@@ -194,7 +215,7 @@ def fold_report(
         result["predictions"]["probabilities_unadapted"] = np.round(
             unadapted["probabilities"], 6
         ).tolist()
-    write_report(trainer.fold_dir, result, class_names)
+    write_report(fold_dir, result, class_names)
     return result
 
 
