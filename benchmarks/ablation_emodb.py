@@ -33,7 +33,7 @@ from flax import nnx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serjax import config_lib, data, experiments, metrics, models  # noqa: E402
+from serjax import config_lib, data, experiments, fold, metrics, models  # noqa: E402
 from serjax.features import FeatureSpec  # noqa: E402
 from serjax.fit_functionals import FitSettings, fit_classifier, functionals_of  # noqa: E402
 from serjax.models.functionals import standardisation_statistics  # noqa: E402
@@ -139,7 +139,7 @@ def main() -> None:
     config_lib.validate(config)
     utts = experiments.load_utterances(config, ROOT)
     class_names = experiments.class_names_of(config, utts)
-    part = experiments.decode(config, utts, class_names, data.AudioCache(None))
+    part = fold.decode(config, utts, class_names, data.AudioCache(None))
     spec = FeatureSpec.from_config(config)
     x = functionals_of(part.waveforms, spec)
     names = spec.utterance.feature_names

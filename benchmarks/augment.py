@@ -1,6 +1,6 @@
 """Cost of on-device augmentation: train-step throughput with every augmentation on vs off.
 
-The step is ``serjax.train``'s: a model from ``serjax.forward.create_model`` (S1's LSTM,
+The step is ``serjax.steps``'s: a model from ``serjax.forward.create_model`` (S1's LSTM,
 2 x 128, last output), Adam from ``create_optimizer``, the jitted ``train_step`` with a
 ``StepConfig``. The batch is realistic for the reference corpora: 32 utterances of 2.6 to 3.0 s
 at 16 kHz padded to 3 s (seeded noise and gliding tones), log-mel 40 + Δ + ΔΔ with
@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from serjax import augment, config_lib, forward, train
+from serjax import augment, config_lib, forward, steps
 from serjax.features import FeatureSpec, model_inputs
 
 SAMPLE_RATE = 16000
@@ -77,7 +77,7 @@ def build(seed: int):
     config.model.name = "lstm"
     spec = FeatureSpec.from_config(config)
     model = forward.create_model(config, NUM_CLASSES, seed)
-    optimizer = nnx.Optimizer(model, train.create_optimizer(config, 100), wrt=nnx.Param)
+    optimizer = nnx.Optimizer(model, steps.create_optimizer(config, 100), wrt=nnx.Param)
     model.train()
     graphdef, state = nnx.split((model, optimizer))
     return config, spec, graphdef, state
@@ -105,10 +105,10 @@ def main() -> None:
     _, spec, graphdef, state = build(args.seed)
     batch = make_batch(args.batch, args.seed)
     class_weights = jnp.ones(NUM_CLASSES, jnp.float32)
-    off_config = train.StepConfig(spec=spec, num_classes=NUM_CLASSES)
-    on_config = train.StepConfig(spec=spec, num_classes=NUM_CLASSES, augment=ALL_ON)
-    off_step = jax.jit(functools.partial(train.train_step, graphdef, step=off_config))
-    on_step = jax.jit(functools.partial(train.train_step, graphdef, step=on_config))
+    off_config = steps.StepConfig(spec=spec, num_classes=NUM_CLASSES)
+    on_config = steps.StepConfig(spec=spec, num_classes=NUM_CLASSES, augment=ALL_ON)
+    off_step = jax.jit(functools.partial(steps.train_step, graphdef, step=off_config))
+    on_step = jax.jit(functools.partial(steps.train_step, graphdef, step=on_config))
 
     start = time.perf_counter()
     _, off_loss = jax.block_until_ready(off_step(state, batch, class_weights))
@@ -116,7 +116,7 @@ def main() -> None:
     start = time.perf_counter()
     _, on_loss = jax.block_until_ready(on_step(state, batch, class_weights))
     on_compile = time.perf_counter() - start
-    source = "serjax.train.train_step"
+    source = "serjax.steps.train_step"
     if float(on_loss) == float(off_loss):
         raise SystemExit("augmentation changed nothing: the measurement would be meaningless")
 
@@ -129,7 +129,7 @@ def main() -> None:
 
         return go
 
-    steps = best_seconds({"off": run(off_step), "on": run(on_step)}, args.repeats)
+    step_times = best_seconds({"off": run(off_step), "on": run(on_step)}, args.repeats)
 
     plain_inputs = jax.jit(model_inputs, static_argnums=2)
     aug_inputs = jax.jit(augment.training_inputs, static_argnums=(4, 5))
@@ -164,7 +164,7 @@ def main() -> None:
     print(f"augmented step: {source}")
     print(f"compile: off {off_compile:.1f} s, on {on_compile:.1f} s (first call, incl. one step)")
     print(f"best of {args.repeats} passes of {args.steps} steps:")
-    for label, best in (("train step", steps), ("inputs only", features)):
+    for label, best in (("train step", step_times), ("inputs only", features)):
         off, on = best["off"] / args.steps, best["on"] / args.steps
         print(
             f"  {label:<11}  off {1000 * off:8.1f} ms/step ({args.batch / off:7.1f} utt/s)   "

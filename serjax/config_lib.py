@@ -28,6 +28,7 @@ FEATURE_KINDS = ("log_mel", "mfcc", "waveform", "functionals")
 STANDARDISATIONS = ("speaker", "training")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
+VECTORIZE = ("none", "folds", "seeds")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -147,6 +148,12 @@ def base_config() -> ml_collections.ConfigDict:
     train.patience = 0  # early stopping on validation UA; 0 disables
     train.keep_latest = 2  # resumption checkpoints kept (the newest ones)
     train.distributed = False  # initialise jax.distributed for multi-host runs
+    # "folds": every fold's model in one jitted program (parameters stacked on a leading axis,
+    # serjax.vectorized), each trained as it would be alone; "seeds": one run per seed of
+    # train.seeds (in workdir/seed<k>), each fold's models of all seeds in one program;
+    # "none": one model after another
+    train.vectorize = "none"
+    train.seeds = ()
 
     # On-device augmentation in training (never in evaluation); every probability 0 is off.
     augment = config.augment = ml_collections.ConfigDict()
@@ -238,6 +245,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     one_of("optim.optimizer", config.optim.optimizer, OPTIMIZERS)
     one_of("optim.schedule", config.optim.schedule, SCHEDULES)
     one_of("features.kind", config.features.kind, FEATURE_KINDS)
+    one_of("train.vectorize", config.train.vectorize, VECTORIZE)
+    if config.train.vectorize == "seeds" and len(set(config.train.seeds)) < 2:
+        raise ValueError(
+            f"train.vectorize='seeds' needs two or more distinct train.seeds, got "
+            f"{tuple(config.train.seeds)}"
+        )
     one_of("data.gender", config.data.gender, ("", "female", "male"))
     if not config.data.corpora:
         raise ValueError("data.corpora is empty: name at least one corpus")
@@ -291,6 +304,11 @@ def _check_functionals(config: ml_collections.ConfigDict, aug: AugmentConfig) ->
         )
     if aug.enabled:
         raise ValueError("features.kind='functionals' does not support augment.enabled=True")
+    if config.train.vectorize != "none":
+        raise ValueError(
+            "train.vectorize applies to models trained by gradient steps; the functionals "
+            "classifier is fitted full-batch (its L2 candidates already vmapped): use 'none'"
+        )
     if config.model.name != "functionals":
         raise ValueError(
             f"features.kind='functionals' needs model.name='functionals', got {config.model.name!r}"

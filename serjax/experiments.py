@@ -2,8 +2,9 @@
 
 :func:`train_and_evaluate` is what ``python -m serjax.main`` runs: it loads the configured
 corpora, splits them by the protocol (``config.data.protocol``), trains and tests each fold
-with :class:`serjax.train.FoldTrainer` and writes the reports (per fold, and pooled over folds).
-It never reads flags.
+with :mod:`serjax.fold` (one after another, or side by side in one program with
+``train.vectorize``: every fold's model, or each fold's models of several seeds) and writes the
+reports (per fold, and pooled over folds). It never reads flags.
 
 :func:`run_suite` runs a suite of them (:mod:`serjax.suites`: every reference system's variants
 under the report's and an honest protocol) and writes its table; ``python -m
@@ -13,6 +14,8 @@ serjax.experiments --suite seeds --workdir runs/seeds [--only S1,S4] [--quick]
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -27,9 +30,10 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from serjax import augment, config_lib, data, files, metrics, suite_report, suites, writers
+from serjax import config_lib, data, files, metrics, suite_report, suites
+from serjax.fold import train_fold, train_together, write_report
 from serjax.progress import quiet_libraries
-from serjax.train import FoldTrainer, Runtime, SplitData
+from serjax.train import Runtime
 
 
 def load_utterances(config: ml_collections.ConfigDict, workdir: Path) -> list[data.Utterance]:
@@ -102,141 +106,6 @@ def make_folds(
     return list(folds)
 
 
-def decode(
-    config: ml_collections.ConfigDict,
-    utts: Sequence[data.Utterance],
-    class_names: Sequence[str],
-    cache: data.AudioCache,
-) -> SplitData:
-    """Decodes (cached), preprocesses (:class:`serjax.data.Preprocessing`, as inference does)
-    and labels one part of a split; unusable files are skipped and counted. A part a protocol
-    leaves empty (no validation speakers) stays empty."""
-    if not utts:
-        return SplitData((), (), np.zeros(0, np.int32))
-    kept, waves = cache.load_many(utts, data.Preprocessing.from_config(config))
-    index = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index[u.label] for u in kept], np.int32)
-    return SplitData(tuple(kept), tuple(waves), labels)
-
-
-def _counts(part: SplitData, class_names: Sequence[str]) -> dict:
-    counts = np.bincount(part.labels, minlength=len(class_names))
-    return {
-        "utterances": len(part),
-        "speakers": sorted({u.speaker for u in part.utterances}),
-        "per_class": {name: int(c) for name, c in zip(class_names, counts, strict=True)},
-    }
-
-
-def write_report(directory: Path, result: dict, class_names: Sequence[str]) -> None:
-    """results.json, confusion_matrix.png and classification_report.txt, each written atomically."""
-    files.write_json_atomic(directory / "results.json", result)
-    cm = np.array(result["test"]["confusion_matrix"])
-    writers.plot_confusion_matrix(cm, class_names, directory / "confusion_matrix.png")
-    report = metrics.classification_report(result["test"], class_names)
-    files.write_text_atomic(directory / "classification_report.txt", report)
-
-
-def train_fold(
-    config: ml_collections.ConfigDict,
-    fold_dir: Path,
-    split: data.Split,
-    class_names: Sequence[str],
-    cache: data.AudioCache,
-    runtime: Runtime,
-) -> dict:
-    """Trains and tests one fold; writes its report into ``fold_dir`` and returns it."""
-    timings = {}
-    start = time.monotonic()
-    parts = {
-        name: decode(config, getattr(split, name), class_names, cache)
-        for name in ("train", "val", "test")
-    }
-    aug = augment.AugmentConfig.from_config(config.augment)
-    if aug.offline:
-        train = parts["train"]
-        waves, source = augment.expand_offline(
-            train.waveforms, sample_rate=config.data.sample_rate, aug=aug, seed=config.seed
-        )
-        utts = tuple(train.utterances[i] for i in source)
-        parts["train"] = SplitData(utts, tuple(waves), train.labels[source])
-        logging.info("Offline augmentation: %d training files become %d", len(train), len(utts))
-    for name, part in parts.items():
-        # Without a validation part the last epoch is tested; the functionals classifier
-        # chooses its L2 on held-out training speakers instead.
-        if not len(part) and name != "val":
-            raise ValueError(f"the {name} part of the split in {fold_dir} has no usable utterance")
-    timings["load_seconds"] = time.monotonic() - start
-    with writers.MetricWriter(fold_dir / "tensorboard") as writer:
-        trainer = _trainer_class(config)(config, fold_dir, class_names, parts, runtime, writer)
-        try:
-            start = time.monotonic()
-            progress = trainer.train()
-            timings["train_seconds"] = time.monotonic() - start
-            start = time.monotonic()
-            test, probs = trainer.test()
-            timings["test_seconds"] = time.monotonic() - start
-        finally:
-            trainer.close()
-        writer.confusion_matrix(
-            progress.epoch, "test/confusion_matrix", np.array(test["confusion_matrix"]), class_names
-        )
-        writer.hparams(_flat_hparams(config), {"test/wa": test["wa"], "test/ua": test["ua"]})
-    result = {
-        "test": test,
-        "best_val_ua": progress.best_val_ua,
-        "epochs": progress.epoch,
-        "steps": progress.step,
-        "history": progress.history,
-        "data": {name: _counts(part, class_names) for name, part in parts.items()},
-        "timings": timings,
-        "predictions": {
-            "paths": [str(u.path) for u in parts["test"].utterances],
-            "labels": parts["test"].labels.tolist(),
-            "probabilities": np.round(probs, 6).tolist(),
-        },
-        "class_names": list(class_names),
-        "config": config.to_dict(),
-    }
-    unadapted = getattr(trainer, "unadapted", None)
-    if unadapted is not None:
-        # Speaker-standardised functionals: the same test part without adapting to its
-        # speaker (the statistics the checkpoint keeps, what inference uses by default).
-        result["test_unadapted"] = unadapted["test"]
-        result["predictions"]["probabilities_unadapted"] = np.round(
-            unadapted["probabilities"], 6
-        ).tolist()
-    write_report(fold_dir, result, class_names)
-    return result
-
-
-def _trainer_class(config: ml_collections.ConfigDict):
-    """:class:`serjax.train.FoldTrainer`, or for functionals the full-batch
-    :class:`serjax.fit_functionals.FunctionalsTrainer`."""
-    if config.features.kind == "functionals":
-        from serjax.fit_functionals import FunctionalsTrainer
-
-        return FunctionalsTrainer
-    return FoldTrainer
-
-
-def _flat_hparams(config: ml_collections.ConfigDict) -> dict:
-    flat = {}
-
-    def visit(prefix, node):
-        for key, value in node.items():
-            name = f"{prefix}{key}"
-            if isinstance(value, ml_collections.ConfigDict):
-                visit(name + ".", value)
-            elif isinstance(value, bool | int | float | str):
-                flat[name] = value
-            elif value is not None:
-                flat[name] = str(value)
-
-    visit("", config)
-    return flat
-
-
 def aggregate(fold_results: dict[str, dict], class_names: Sequence[str]) -> dict:
     """Pooled metrics over every fold's test predictions, and mean ± std over folds."""
     labels = np.concatenate([r["predictions"]["labels"] for r in fold_results.values()])
@@ -260,30 +129,32 @@ def aggregate(fold_results: dict[str, dict], class_names: Sequence[str]) -> dict
     return result
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-    """Runs the configured protocol end to end and leaves the report in ``workdir``.
+@dataclasses.dataclass
+class _Run:
+    """One run of :func:`train_and_evaluate`: its config and workdir, its protocol's folds, the
+    reports of folds already finished, and ``todo``: ``(name, fold_dir, split)`` to train."""
 
-    Resumable: a fold whose report exists is skipped, and a fold with checkpoints continues after
-    its last completed epoch, ending with the same numbers as an uninterrupted run.
-    """
-    config_lib.validate(config)
-    workdir = Path(workdir)
-    runtime = Runtime()
-    logging.info("Devices: %s", ", ".join(str(d) for d in jax.devices()))
+    config: ml_collections.ConfigDict
+    workdir: Path
+    class_names: tuple
+    folds: list
+    results: dict
+    todo: list
+
+
+def _prepare_run(config: ml_collections.ConfigDict, workdir: Path) -> _Run:
     utts = load_utterances(config, workdir)
     # Only now: a run that cannot find its data leaves no trace in the workdir.
     workdir.mkdir(parents=True, exist_ok=True)
     files.write_json_atomic(workdir / "config.json", config.to_dict())
-    class_names = class_names_of(config, utts)
     folds = make_folds(config, utts)
-    cache = data.AudioCache(config.data.cache_dir or None)
-    results = {}
+    run = _Run(config, workdir, class_names_of(config, utts), folds, {}, [])
     single = len(folds) == 1 and folds[0][0] == "main"
     for index, (name, split) in enumerate(folds):
         fold_dir = workdir if single else workdir / "folds" / name
         done = fold_dir / "results.json"
         if done.exists() and not single:
-            results[name] = json.loads(done.read_text())
+            run.results[name] = json.loads(done.read_text())
             logging.info("Fold %s already finished; reusing its results", name)
             continue
         logging.info(
@@ -295,15 +166,82 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             len(split.val),
             len(split.test),
         )
-        results[name] = train_fold(config, fold_dir, split, class_names, cache, runtime)
-    if single:
+        run.todo.append((name, fold_dir, split))
+    return run
+
+
+def _finish_run(run: _Run) -> dict:
+    """The run's report: its one fold's, or the folds' pooled (written into its workdir)."""
+    results = {name: run.results[name] for name, _ in run.folds}  # in the protocol's order
+    if len(run.folds) == 1 and run.folds[0][0] == "main":
         final = results["main"]
     else:
-        final = aggregate(results, class_names)
-        final.update(class_names=list(class_names), config=config.to_dict())
-        write_report(workdir, final, class_names)
-    logging.info("Test results:\n%s", metrics.classification_report(final["test"], class_names))
+        final = aggregate(results, run.class_names)
+        final.update(class_names=list(run.class_names), config=run.config.to_dict())
+        write_report(run.workdir, final, run.class_names)
+    report = metrics.classification_report(final["test"], run.class_names)
+    logging.info("Test results of %s:\n%s", run.workdir, report)
     return final
+
+
+def _groups(vectorize: str, runs: Sequence[_Run]) -> list[list[tuple[_Run, tuple]]]:
+    """The models to train together (``train.vectorize``): each fold alone ("none"), every fold
+    of the run ("folds"), or the same fold of every seed's run ("seeds")."""
+    members = [[(run, fold) for fold in run.todo] for run in runs]
+    if vectorize == "none":
+        return [[member] for run in members for member in run]
+    if vectorize == "folds":
+        return [member for member in members if member]
+    columns = itertools.zip_longest(*members)
+    return [[member for member in column if member is not None] for column in columns]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+    """Runs the configured protocol end to end and leaves the report in ``workdir``.
+
+    With ``train.vectorize="seeds"`` it makes one run per seed of ``train.seeds``, each in
+    ``workdir/seed<k>`` with the config's seed set to k (as a run of that seed alone would be),
+    trains the runs' models of each fold side by side and returns ``{"seeds": {k: report}}``.
+
+    Resumable: a fold whose report exists is skipped, and a fold with checkpoints continues after
+    its last completed epoch, ending with the same numbers as an uninterrupted run.
+    """
+    config_lib.validate(config)
+    workdir = Path(workdir)
+    runtime = Runtime()
+    logging.info("Devices: %s", ", ".join(str(d) for d in jax.devices()))
+    vectorize = config.train.vectorize
+    runs_of = [(config, workdir)]
+    if vectorize == "seeds":
+        runs_of = [
+            (_with_seed(config, seed), workdir / f"seed{seed}") for seed in config.train.seeds
+        ]
+    runs = [_prepare_run(run_config, run_dir) for run_config, run_dir in runs_of]
+    if vectorize == "seeds":
+        files.write_json_atomic(workdir / "config.json", config.to_dict())
+    cache = data.AudioCache(config.data.cache_dir or None)
+    for group in _groups(vectorize, runs):
+        members = [(run.config, fold_dir, split) for run, (_, fold_dir, split) in group]
+        if len(group) == 1:
+            reports = [train_fold(*members[0], group[0][0].class_names, cache, runtime)]
+        else:
+            logging.info("Training %d models side by side in one program", len(group))
+            reports = train_together(members, group[0][0].class_names, cache, runtime)
+        for (run, (name, _, _)), report in zip(group, reports, strict=True):
+            run.results[name] = report
+    finals = [_finish_run(run) for run in runs]
+    if vectorize == "seeds":
+        return {"seeds": {run.config.seed: final for run, final in zip(runs, finals, strict=True)}}
+    return finals[0]
+
+
+def _with_seed(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
+    """``config`` as a run of one seed: ``seed`` set, and no seeds left to vectorise over."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.seed = seed
+    config.train.vectorize = "none"
+    config.train.seeds = ()
+    return config
 
 
 # ---------------------------------------------------------------------------------------------

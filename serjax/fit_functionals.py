@@ -282,7 +282,7 @@ def _speakers(part: SplitData) -> np.ndarray:
 class FunctionalsTrainer:
     """Fits and tests one fold of a functionals run; the interface of
     :class:`serjax.train.FoldTrainer` (``train``, ``test``, ``close``), used by
-    :func:`serjax.experiments.train_fold`."""
+    :func:`serjax.fold.train_fold`."""
 
     def __init__(
         self,

@@ -1,10 +1,9 @@
-"""Training, as a library: the train step, the evaluation step and the loop of one fold.
+"""Training, as a library: the loop of one fold, its checkpoints and early stopping.
 
-The train step is one jitted function: padded waveforms → dsp features → (augmentation) →
-model → loss → optax update. The evaluation step is :func:`serjax.forward.predict_step` (the
-function inference runs) plus the loss. Parameters are replicated and batches sharded over a
-``data`` mesh axis, so one command uses every local device. Folds, reports and the protocol
-around them are :mod:`serjax.experiments`.
+The steps it runs are :mod:`serjax.steps` (jitted here). Parameters are replicated and batches
+sharded over a ``data`` mesh axis, so one command uses every local device. Folds, reports and
+the protocol around them are :mod:`serjax.experiments`; several folds' models trained at once
+are :mod:`serjax.vectorized`.
 """
 
 from __future__ import annotations
@@ -20,16 +19,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import logging
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from serjax import augment, data, features, forward, metrics, writers
+from serjax import augment, data, features, metrics, writers
 from serjax.checkpointing import Checkpointer
 from serjax.features import FeatureSpec
 from serjax.progress import format_duration
+from serjax.steps import StepConfig, build_model_and_optimizer, eval_step, hyperparams, train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,141 +41,6 @@ class SplitData:
 
     def __len__(self) -> int:
         return len(self.utterances)
-
-
-# ---------------------------------------------------------------------------------------------
-# Model, optimiser, steps
-
-
-def create_optimizer(
-    config: ml_collections.ConfigDict, steps_per_epoch: int
-) -> optax.GradientTransformation:
-    """The optimiser with its learning-rate schedule; the rate is an injected hyper-parameter so
-    that reduce-on-plateau can lower it between epochs and checkpoints keep it."""
-    cfg = config.optim
-    total = max(1, steps_per_epoch * config.train.epochs)
-    if cfg.schedule == "cosine":
-        warmup = int(cfg.warmup_epochs * steps_per_epoch)
-        learning_rate = optax.warmup_cosine_decay_schedule(
-            0.0, cfg.learning_rate, warmup_steps=max(warmup, 0), decay_steps=max(total, warmup + 1)
-        )
-    else:
-        learning_rate = cfg.learning_rate
-    if cfg.optimizer == "adam":
-        base = optax.inject_hyperparams(optax.adam)(learning_rate=learning_rate)
-    elif cfg.optimizer == "adamw":
-        base = optax.inject_hyperparams(optax.adamw)(
-            learning_rate=learning_rate, weight_decay=cfg.weight_decay
-        )
-    else:
-        base = optax.inject_hyperparams(optax.sgd)(
-            learning_rate=learning_rate, momentum=cfg.momentum
-        )
-    if cfg.grad_clip > 0:
-        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), base)
-    return base
-
-
-def build_model_and_optimizer(
-    config: ml_collections.ConfigDict, num_classes: int, steps_per_epoch: int = 1
-) -> tuple[nnx.Module, nnx.Optimizer]:
-    """The model and its optimiser, whose states a checkpoint holds (as separate items, so
-    that inference restores the model's alone)."""
-    model = forward.create_model(config, num_classes)
-    optimizer = nnx.Optimizer(model, create_optimizer(config, steps_per_epoch), wrt=nnx.Param)
-    return model, optimizer
-
-
-def _hyperparams(opt_state) -> dict:
-    """The injected hyper-parameters inside a (possibly chained) optimiser state."""
-    for node in jax.tree.leaves(opt_state, is_leaf=lambda n: hasattr(n, "hyperparams")):
-        if hasattr(node, "hyperparams"):
-            return node.hyperparams
-    raise ValueError("optimizer state has no injected hyper-parameters")
-
-
-def l2_penalty(model_params: nnx.State, selector: str) -> jax.Array:
-    """Sum of squares of the parameters whose path contains ``selector`` ("" selects all)."""
-    total = jnp.zeros((), jnp.float32)
-    for path, value in nnx.to_flat_state(model_params):
-        if selector in "/".join(str(p) for p in path):
-            total += jnp.sum(jnp.square(value.get_value()))
-    return total
-
-
-@dataclasses.dataclass(frozen=True)
-class StepConfig:
-    """Everything static about the train and eval steps (hashable, so jit can key on it)."""
-
-    spec: FeatureSpec
-    num_classes: int
-    l2: float = 0.0
-    l2_params: str = "head"
-    augment: augment.AugmentConfig | None = None  # training only; None or disabled: no change
-    seed: int = 0
-
-
-def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=None):
-    """Logits ``[B, W, K]``, their weights ``[B, W]`` and the mixup pairing (or None).
-
-    The forward path of :mod:`serjax.forward`; with a ``key`` (training only) the inputs go
-    through the step's augmentation first; ``drawn`` selects segments
-    (:func:`serjax.forward.logits_from_inputs`).
-    """
-    lengths = forward.full_lengths(waveforms, lengths, mask)
-    pairing = None
-    if key is None:
-        x, steps = forward.model_inputs(waveforms, lengths, step.spec)
-    else:
-        x, steps, pairing = augment.training_inputs(
-            key, waveforms, lengths, mask, step.spec, step.augment
-        )
-    logits, weight = forward.logits_from_inputs(model, x, steps, mask, step.spec, drawn)
-    return logits, weight, pairing
-
-
-def train_step(graphdef, state, batch, class_weights, step: StepConfig):
-    """One optimiser step; returns the new state and the batch's mean loss."""
-    model, optimizer = nnx.merge(graphdef, state)
-    key = None
-    if step.augment is not None and step.augment.enabled:
-        # The step count is part of the checkpoint, so a resumed run draws the same
-        # augmentations as an uninterrupted one.
-        key = jax.random.fold_in(jax.random.key(step.seed), optimizer.step[...])
-
-    drawn = None
-    if "segment_index" in batch:  # train.segment_batch: the segments drawn for this step
-        drawn = (batch["segment_index"], batch["segment_mask"])
-
-    def loss_fn(model):
-        logits, weight, pairing = _logits(
-            model, batch["waveforms"], batch["lengths"], batch["mask"], step, key, drawn
-        )
-        if pairing is None:
-            targets = jax.nn.one_hot(batch["labels"], step.num_classes)
-        else:
-            targets = augment.mixup_targets(batch["labels"], step.num_classes, pairing)
-        weight = weight * (targets @ class_weights)[:, None]
-        ce = optax.softmax_cross_entropy(logits, jnp.broadcast_to(targets[:, None], logits.shape))
-        loss = jnp.sum(ce * weight) / jnp.maximum(jnp.sum(weight), 1e-9)
-        if step.l2:
-            loss += step.l2 * l2_penalty(nnx.state(model, nnx.Param), step.l2_params)
-        return loss
-
-    loss, grads = nnx.value_and_grad(loss_fn)(model)
-    optimizer.update(model, grads)
-    return nnx.state((model, optimizer)), loss
-
-
-def eval_step(graphdef, model_state, batch, step: StepConfig):
-    """Per-utterance class probabilities ``[B, K]`` (:func:`serjax.forward.predict_step`) and
-    cross-entropy ``[B]``; ``graphdef`` is the model's in eval mode."""
-    model = nnx.merge(graphdef, model_state)
-    probs = forward.predict_step(
-        model, batch["waveforms"], batch["lengths"], batch["mask"], step.spec
-    )
-    picked = jnp.take_along_axis(probs, batch["labels"][:, None], axis=-1)[:, 0]
-    return probs, -jnp.log(jnp.maximum(picked, 1e-12))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +80,7 @@ class Runtime:
 
 
 # Within a long epoch, a progress line at most this often.
-_REPORT_SECONDS = 20.0
+REPORT_SECONDS = 20.0
 
 
 class NonFiniteLossError(RuntimeError):
@@ -323,7 +187,8 @@ class FoldTrainer:
             self.checkpoints.save_best(progress.step, items, self._meta(progress))
         self.checkpoints.save_latest(progress.step, items, self._meta(progress))
 
-    def _restore(self, which: str) -> Progress:
+    def restore(self, which: str) -> Progress:
+        """Loads checkpoint ``which`` ("latest" or "best") into the state; returns its progress."""
         items, meta = self.checkpoints.restore(which, self.template)
         nnx.replace_by_pure_dict(self.state, {0: items["model"], 1: items["optimizer"]})
         self.state = self.runtime.put_state(self.state)
@@ -349,12 +214,10 @@ class FoldTrainer:
 
     def evaluate(self, part: SplitData) -> tuple[dict, np.ndarray]:
         probs, losses = self.predict(part)
-        result = metrics.classification_metrics(part.labels, probs, self.class_names)
-        result["loss"] = float(np.mean(losses))
-        return result, probs
+        return score(part, probs, losses, self.class_names), probs
 
     # -- training -----------------------------------------------------------------------------
-    def _plan(self, epoch: int):
+    def plan(self, epoch: int):
         """The training batches of one epoch: utterances (all their segments), or segments
         drawn across the training set (``train.segment_batch``)."""
         train, cfg = self.parts["train"], self.config.train
@@ -374,137 +237,171 @@ class FoldTrainer:
 
     def _learning_rate(self) -> float:
         _, optimizer = nnx.merge(self.train_graph, self.state)
-        return float(_hyperparams(optimizer.opt_state)["learning_rate"].get_value())
+        return float(hyperparams(optimizer.opt_state)["learning_rate"].get_value())
 
     def _scale_learning_rate(self, factor: float) -> None:
         model, optimizer = nnx.merge(self.train_graph, self.state)
-        rate = _hyperparams(optimizer.opt_state)["learning_rate"]
+        rate = hyperparams(optimizer.opt_state)["learning_rate"]
         rate.set_value(rate.get_value() * factor)
         self.state = self.runtime.put_state(nnx.state((model, optimizer)))
 
     def train(self) -> Progress:
-        config = self.config
-        progress = Progress()
-        if self.checkpoints.latest_step() is not None:
-            progress = self._restore("latest")
-            logging.info(
-                "Resuming %s after epoch %d (step %d)", self.fold_dir, progress.epoch, progress.step
-            )
-        train = self.parts["train"]
-        epochs = config.train.epochs
-        started = time.monotonic()
-        first_epoch = progress.epoch
-        while progress.epoch < epochs:
-            if config.train.patience and progress.bad_epochs >= config.train.patience:
-                logging.info(
-                    "Early stopping: no better validation UA for %d epochs", progress.bad_epochs
-                )
-                break
-            epoch_start = last_report = time.monotonic()
-            losses = []
-            for batch in self._plan(progress.epoch):
-                self.state, loss = self._train(
-                    self.state, self.runtime.put_batch(batch), self.class_weights
-                )
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"loss is {loss} at step {progress.step + 1} (epoch {progress.epoch + 1}); "
-                        f"stopping with the last good checkpoint in {self.checkpoints.directory}"
-                    )
-                losses.append(loss)
-                progress.step += 1
-                if time.monotonic() - last_report > _REPORT_SECONDS:
-                    last_report = time.monotonic()
-                    elapsed = last_report - epoch_start
-                    logging.info(
-                        "  epoch %d: step %d/%d  loss %.4f  %.2f steps/s  epoch ETA %s",
-                        progress.epoch + 1,
-                        len(losses),
-                        self.steps_per_epoch,
-                        float(np.mean(losses)),
-                        len(losses) / elapsed,
-                        format_duration(
-                            elapsed / len(losses) * (self.steps_per_epoch - len(losses))
-                        ),
-                    )
+        progress = self.resume()
+        while not self.finished(progress):
+            epoch_start = time.monotonic()
+            losses = self._train_epoch(progress)
             train_seconds = time.monotonic() - epoch_start
-            # Without validation speakers every epoch counts as the best: the last is tested.
-            has_val = len(self.parts["val"]) > 0
-            val = dict.fromkeys(("loss", "wa", "ua", "confusion_matrix"))
-            if has_val:
-                val, _ = self.evaluate(self.parts["val"])
-            progress.epoch += 1
-            lr = self._learning_rate()
-            improved = not has_val or val["ua"] > progress.best_val_ua
-            if improved:
-                progress.best_val_ua = val["ua"] if has_val else progress.best_val_ua
-                progress.bad_epochs = 0
-            else:
-                progress.bad_epochs += 1
-            if not has_val:
-                pass
-            elif val["loss"] < progress.best_val_loss:
-                progress.best_val_loss = val["loss"]
-                progress.plateau_epochs = 0
-            else:
-                progress.plateau_epochs += 1
-                if (
-                    config.optim.schedule == "plateau"
-                    and progress.plateau_epochs >= config.optim.plateau_patience
-                ):
-                    self._scale_learning_rate(config.optim.plateau_factor)
-                    progress.plateau_epochs = 0
-            row = {
-                "epoch": progress.epoch,
-                "train_loss": float(np.mean(losses)),
-                "val_loss": val["loss"],
-                "val_wa": val["wa"],
-                "val_ua": val["ua"],
-                "learning_rate": lr,
-            }
-            progress.history.append(row)
-            self._save(progress, best=improved)
-            self.writer.scalars(
-                progress.epoch, {k: v for k, v in row.items() if k != "epoch" and v is not None}
-            )
-            if has_val:
-                self.writer.confusion_matrix(
-                    progress.epoch,
-                    "val/confusion_matrix",
-                    np.array(val["confusion_matrix"]),
-                    self.class_names,
-                )
-            done = progress.epoch - first_epoch
-            elapsed = time.monotonic() - started
-            eta = elapsed / done * (epochs - progress.epoch)
-            scores = "no validation set"
-            if has_val:
-                star = " *" if improved else ""
-                scores = (
-                    f"val_loss {val['loss']:.4f}  val_WA {val['wa']:.3f}  "
-                    f"val_UA {val['ua']:.3f}{star}"
-                )
-            logging.info(
-                "epoch %d/%d  train_loss %.4f  %s  lr %.2e  %.1f utt/s  ETA %s",
-                progress.epoch,
-                epochs,
-                row["train_loss"],
-                scores,
-                lr,
-                len(train) / max(train_seconds, 1e-9),
-                format_duration(eta),
-            )
+            val = self.evaluate(self.parts["val"])[0] if len(self.parts["val"]) else None
+            self.end_epoch(progress, losses, val, train_seconds)
         self.checkpoints.wait_until_finished()
         return progress
 
+    def resume(self) -> Progress:
+        """The progress of the latest checkpoint (its state restored), or a fresh one."""
+        progress = Progress()
+        if self.checkpoints.latest_step() is not None:
+            progress = self.restore("latest")
+            logging.info(
+                "Resuming %s after epoch %d (step %d)", self.fold_dir, progress.epoch, progress.step
+            )
+        self._started, self._first_epoch = time.monotonic(), progress.epoch
+        return progress
+
+    def finished(self, progress: Progress) -> bool:
+        """Whether training is over: every epoch run, or stopped early."""
+        patience = self.config.train.patience
+        if (
+            progress.epoch < self.config.train.epochs
+            and patience
+            and progress.bad_epochs >= patience
+        ):
+            logging.info(
+                "Early stopping: no better validation UA for %d epochs", progress.bad_epochs
+            )
+            return True
+        return progress.epoch >= self.config.train.epochs
+
+    def check_loss(self, loss: float, progress: Progress) -> None:
+        """Raises :class:`NonFiniteLossError` for a NaN or infinite loss of the next step."""
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"loss is {loss} at step {progress.step + 1} (epoch {progress.epoch + 1}); "
+                f"stopping with the last good checkpoint in {self.checkpoints.directory}"
+            )
+
+    def _train_epoch(self, progress: Progress) -> list[float]:
+        """Runs one epoch's steps; returns their losses."""
+        epoch_start = last_report = time.monotonic()
+        losses = []
+        for batch in self.plan(progress.epoch):
+            self.state, loss = self._train(
+                self.state, self.runtime.put_batch(batch), self.class_weights
+            )
+            self.check_loss(float(loss), progress)
+            losses.append(float(loss))
+            progress.step += 1
+            if time.monotonic() - last_report > REPORT_SECONDS:
+                last_report = time.monotonic()
+                elapsed = last_report - epoch_start
+                logging.info(
+                    "  epoch %d: step %d/%d  loss %.4f  %.2f steps/s  epoch ETA %s",
+                    progress.epoch + 1,
+                    len(losses),
+                    self.steps_per_epoch,
+                    float(np.mean(losses)),
+                    len(losses) / elapsed,
+                    format_duration(elapsed / len(losses) * (self.steps_per_epoch - len(losses))),
+                )
+        return losses
+
+    def end_epoch(
+        self, progress: Progress, losses: list[float], val: dict | None, train_seconds: float
+    ) -> None:
+        """After an epoch's steps (``losses``) and its validation scores (None without
+        validation speakers: every epoch counts as the best, so the last is tested): early
+        stopping and plateau counters, the history, checkpoints, TensorBoard and the log line."""
+        config = self.config
+        has_val = val is not None
+        if not has_val:
+            val = dict.fromkeys(("loss", "wa", "ua", "confusion_matrix"))
+        progress.epoch += 1
+        lr = self._learning_rate()
+        improved = not has_val or val["ua"] > progress.best_val_ua
+        if improved:
+            progress.best_val_ua = val["ua"] if has_val else progress.best_val_ua
+            progress.bad_epochs = 0
+        else:
+            progress.bad_epochs += 1
+        if not has_val:
+            pass
+        elif val["loss"] < progress.best_val_loss:
+            progress.best_val_loss = val["loss"]
+            progress.plateau_epochs = 0
+        else:
+            progress.plateau_epochs += 1
+            if (
+                config.optim.schedule == "plateau"
+                and progress.plateau_epochs >= config.optim.plateau_patience
+            ):
+                self._scale_learning_rate(config.optim.plateau_factor)
+                progress.plateau_epochs = 0
+        row = {
+            "epoch": progress.epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val["loss"],
+            "val_wa": val["wa"],
+            "val_ua": val["ua"],
+            "learning_rate": lr,
+        }
+        progress.history.append(row)
+        self._save(progress, best=improved)
+        self.writer.scalars(
+            progress.epoch, {k: v for k, v in row.items() if k != "epoch" and v is not None}
+        )
+        if has_val:
+            self.writer.confusion_matrix(
+                progress.epoch,
+                "val/confusion_matrix",
+                np.array(val["confusion_matrix"]),
+                self.class_names,
+            )
+        epochs = config.train.epochs
+        elapsed = time.monotonic() - self._started
+        eta = elapsed / (progress.epoch - self._first_epoch) * (epochs - progress.epoch)
+        scores = "no validation set"
+        if has_val:
+            star = " *" if improved else ""
+            scores = (
+                f"val_loss {val['loss']:.4f}  val_WA {val['wa']:.3f}  val_UA {val['ua']:.3f}{star}"
+            )
+        logging.info(
+            "epoch %d/%d  train_loss %.4f  %s  lr %.2e  %.1f utt/s  ETA %s",
+            progress.epoch,
+            epochs,
+            row["train_loss"],
+            scores,
+            lr,
+            len(self.parts["train"]) / max(train_seconds, 1e-9),
+            format_duration(eta),
+        )
+
     def test(self) -> tuple[dict, np.ndarray]:
         """Metrics of the best checkpoint (by validation UA) on the test part."""
-        self._restore("best")
+        self.restore("best")
         return self.evaluate(self.parts["test"])
 
     def close(self) -> None:
         self.checkpoints.close()
+
+
+def score(
+    part: SplitData, probs: np.ndarray, losses: np.ndarray, class_names: Sequence[str]
+) -> dict:
+    """Metrics of probabilities ``[N, K]`` of ``part`` (:mod:`serjax.metrics`) and the mean of
+    the per-utterance losses ``[N]``."""
+    result = metrics.classification_metrics(part.labels, probs, class_names)
+    result["loss"] = float(np.mean(losses))
+    return result
 
 
 def _items(state: nnx.State) -> dict:

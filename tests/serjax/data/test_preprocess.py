@@ -5,7 +5,7 @@ import pytest
 import soundfile as sf
 from data_testlib import tone
 
-from serjax import config_lib, experiments
+from serjax import config_lib, fold
 from serjax.data import AudioCache, AudioError, Preprocessing, Utterance
 
 
@@ -41,7 +41,7 @@ def test_training_and_inference_preprocess_a_file_identically(tmp_path, data):
     config = _config(**data)
     utt = Utterance(path=path, corpus="test", speaker="s1", label="anger")
     # Training's path: the audio cache, then the part's labels.
-    part = experiments.decode(config, [utt], ("anger",), AudioCache())
+    part = fold.decode(config, [utt], ("anger",), AudioCache())
     # Inference's paths: a file, and the same file's samples as an array.
     preprocessing = Preprocessing.from_config(config)
     from_file = preprocessing.load(path)
