@@ -211,19 +211,38 @@ def speaker_kfold(
     return folds
 
 
+# With fewer speakers than non-empty parts, the parts get one speaker each in this order: a
+# split without test speakers measures nothing, one without validation speakers only loses
+# early stopping (the last epoch is tested).
+_FILL_ORDER = (0, 2, 1)  # train, test, validation
+
+
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
-    """Speaker counts per part: largest remainder, each non-zero fraction getting at least one
-    speaker where there are enough (train first, then test, then validation)."""
+    """Speaker counts per part (train, validation, test) of ``n`` speakers.
+
+    Largest remainder first; then each part with a non-zero fraction but no speaker takes one,
+    in the order train, test, validation: from the part with the most speakers if it has more
+    than one, otherwise from a later part of that order that has one (so 2 speakers and three
+    parts give train 1, test 1, validation 0).
+    """
     exact = [n * f for f in fractions]
     counts = [int(np.floor(e)) for e in exact]
     for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[: n - sum(counts)]:
         counts[i] += 1
-    for i in (0, 2, 1):
-        if fractions[i] > 0 and counts[i] == 0:
-            donor = max(range(len(counts)), key=lambda j: counts[j])
-            if counts[donor] > 1:
-                counts[donor] -= 1
-                counts[i] += 1
+    order = [i for i in _FILL_ORDER if fractions[i] > 0]
+    for rank, i in enumerate(order):
+        if counts[i]:
+            continue
+        donors = [j for j in range(len(counts)) if counts[j] > 1]
+        if donors:
+            donor = max(donors, key=lambda j: counts[j])
+        else:
+            later = [j for j in order[rank + 1 :] if counts[j] == 1]
+            if not later:
+                continue
+            donor = later[-1]
+        counts[donor] -= 1
+        counts[i] += 1
     return counts
 
 
@@ -234,7 +253,8 @@ def speaker_fraction_split(
 
     Reference system S2's "20 % test by actor" is ``test_fraction=0.2`` (5 of RAVDESS's 24
     actors). Fractions count speakers, not utterances. When there are fewer speakers than
-    non-empty parts, train is filled first, then test, then validation, with a logged warning.
+    non-empty parts, train gets one first, then test, then validation (``_allocate``), and a
+    part left empty is logged as a warning.
     """
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
@@ -274,8 +294,9 @@ def per_corpus_speaker_fraction_split(
 
     This is reference system S5's "each corpus split evenly into train/val/test, then merged",
     made speaker-independent: every corpus contributes to every part in the same proportion
-    of its speakers. A corpus with fewer speakers than parts (TESS has two, both female)
-    fills train, then test, with a logged warning.
+    of its speakers. A corpus with fewer speakers than non-empty parts still gives test
+    speakers: one speaker to train, the next to test, then validation (TESS's two female
+    speakers: one trains, the other is tested, none validates), with a logged warning.
     """
     by_corpus: dict[str, list[Utterance]] = collections.defaultdict(list)
     for utt in utts:
