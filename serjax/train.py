@@ -291,6 +291,7 @@ class FoldTrainer:
                     f"{runtime.num_devices} devices the batch is split over"
                 )
         model, optimizer = build_model_and_optimizer(config, len(class_names), self.steps_per_epoch)
+        forward.fit_input_standardiser(model, config, parts["train"].waveforms)
         model.train()
         self.train_graph, state = nnx.split((model, optimizer))
         model.eval()

@@ -1,8 +1,11 @@
-"""Speaker-independent train/validation/test splits.
+"""Speaker-independent train/validation/test splits (and one speaker-dependent one).
 
 Every split is by speaker: ``Split`` refuses to exist if one speaker has utterances in two of
-its parts. Speakers are told apart by corpus and id (``Utterance.speaker_id``), since RAVDESS
-actor "03" and Emo-DB speaker "03" are different people. Functions that take speaker names
+its parts. The one exception, :func:`file_fraction_split`, splits files at random as some
+reports did, and says so (``Split.speaker_independent`` is False).
+
+Speakers are told apart by corpus and id (``Utterance.speaker_id``), since RAVDESS actor "03"
+and Emo-DB speaker "03" are different people. Functions that take speaker names
 accept either the plain id (``"03"``, matching that id in every corpus present) or the
 qualified one (``"ravdess:03"``).
 
@@ -30,6 +33,9 @@ GENDERS = ("female", "male")
 class Split:
     """Three speaker-disjoint parts; ``val`` and ``test`` may be empty.
 
+    ``speaker_independent=False`` (only :func:`file_fraction_split`) lifts the check: a
+    speaker-dependent split, whose figures are not comparable with the others'.
+
     Raises:
       ValueError: a speaker has utterances in two parts (the message names it).
     """
@@ -37,12 +43,15 @@ class Split:
     train: tuple[Utterance, ...]
     val: tuple[Utterance, ...] = ()
     test: tuple[Utterance, ...] = ()
+    speaker_independent: bool = True
 
     def __post_init__(self):
         owner: dict[str, str] = {}
         for part in PARTS:
             utts = tuple(getattr(self, part))
             object.__setattr__(self, part, utts)
+            if not self.speaker_independent:
+                continue
             for utt in utts:
                 first = owner.setdefault(utt.speaker_id, part)
                 if first != part:
@@ -278,9 +287,45 @@ def speaker_fraction_split(
     return _split_by_ids(utts, set(val), set(test))
 
 
+def file_fraction_split(
+    utts: Sequence[Utterance], test_fraction: float, *, val_fraction: float = 0.0, seed: int
+) -> Split:
+    """A random split by file, regardless of speaker: speaker-dependent.
+
+    What a report that splits "20 % of the data as test" without naming speakers most likely
+    did (S2): every speaker has files in every part, so the model is tested on voices it was
+    trained on, and its figures are higher than a speaker-independent split's. The part sizes
+    are the fractions of the files (largest remainder, as :func:`speaker_fraction_split`
+    counts speakers); which files go where comes from ``seed`` alone, not the input order.
+
+    Returns:
+      a ``Split`` with ``speaker_independent=False``.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"fractions must be in [0, 1) and leave some for train: val {val_fraction}, "
+            f"test {test_fraction}"
+        )
+    n = len(utts)
+    n_train, n_val, _ = _allocate(
+        n, (1 - val_fraction - test_fraction, val_fraction, test_fraction)
+    )
+    canonical = sorted(range(n), key=lambda i: (utts[i].speaker_id, str(utts[i].path)))
+    rank = np.empty(n, np.int64)  # each utterance's place in the seed's shuffled order
+    rank[np.asarray(canonical, np.int64)[np.random.default_rng(seed).permutation(n)]] = np.arange(n)
+    parts: dict[str, list[Utterance]] = {part: [] for part in PARTS}
+    for utt, r in zip(utts, rank, strict=True):
+        parts["train" if r < n_train else "val" if r < n_train + n_val else "test"].append(utt)
+    return Split(**parts, speaker_independent=False)
+
+
 def merge_splits(*splits: Split) -> Split:
-    """Concatenates the parts of several splits (checking speaker-disjointness again)."""
-    return Split(**{part: [u for s in splits for u in getattr(s, part)] for part in PARTS})
+    """Concatenates the parts of several splits (checking speaker-disjointness again, unless
+    one of them is speaker-dependent)."""
+    return Split(
+        **{part: [u for s in splits for u in getattr(s, part)] for part in PARTS},
+        speaker_independent=all(s.speaker_independent for s in splits),
+    )
 
 
 def per_corpus_speaker_fraction_split(

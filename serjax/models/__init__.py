@@ -115,8 +115,14 @@ from serjax.models.convolutional import (
     ConvRecurrent,
     TimeDistributedConvRecurrent,
 )
-from serjax.models.functionals import FunctionalsClassifier, Standardiser
-from serjax.models.layers import AdditiveAttention, ConvBlock, MLPHead
+from serjax.models.functionals import FunctionalsClassifier
+from serjax.models.layers import (
+    AdditiveAttention,
+    ConvBlock,
+    MLPHead,
+    StandardisedInputs,
+    Standardiser,
+)
 from serjax.models.recurrent import (
     Bidirectional,
     LSTMLayer,
@@ -141,6 +147,7 @@ __all__ = [
     "RecurrentEncoder",
     "RecurrentTail",
     "SimpleRNNLayer",
+    "StandardisedInputs",
     "Standardiser",
     "TimeDistributedConvRecurrent",
     "create_model",

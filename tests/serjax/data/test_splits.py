@@ -10,6 +10,7 @@ from serjax.data import (
     Split,
     Utterance,
     emodb_s1_split,
+    file_fraction_split,
     filter_speakers,
     load_corpus,
     loso_folds,
@@ -229,6 +230,39 @@ def test_two_speaker_corpus_gives_test_speakers_under_s5_fractions(caplog):
         ]
         assert ravdess_parts == [7, 3, 2]
     assert "tess has 2 speakers: too few to give val any" in caplog.text
+
+
+def test_file_fraction_split_is_random_by_file_and_says_it_is_speaker_dependent():
+    utts = _corpus("ravdess", {f"{i:02d}": "female" for i in range(1, 25)}, per_speaker=10)
+    split = file_fraction_split(utts, 0.2, val_fraction=0.1, seed=5)
+    # 240 files at 70 / 10 / 20 %: 168, 24, 48 exactly.
+    assert (len(split.train), len(split.val), len(split.test)) == (168, 24, 48)
+    assert sorted(u.path for p in (split.train, split.val, split.test) for u in p) == sorted(
+        u.path for u in utts
+    )
+    assert split.speaker_independent is False
+    # Speakers are shared between the parts: most test speakers are also training speakers.
+    shared = set(split.speakers("test")) & set(split.speakers("train"))
+    assert len(shared) >= len(split.speakers("test")) - 2
+    # The seed alone decides, not the input order; another seed draws other files.
+    again = file_fraction_split(list(reversed(utts)), 0.2, val_fraction=0.1, seed=5)
+    assert {u.path for u in again.test} == {u.path for u in split.test}
+    other = file_fraction_split(utts, 0.2, val_fraction=0.1, seed=6)
+    assert {u.path for u in other.test} != {u.path for u in split.test}
+    # Merging keeps the label and skips the speaker check.
+    assert (
+        merge_splits(split, speaker_split(_emodb(), test_speakers=["03"])).speaker_independent
+        is False
+    )
+    with pytest.raises(ValueError, match="fractions"):
+        file_fraction_split(utts, 0.6, val_fraction=0.5, seed=0)
+
+
+def test_a_speaker_independent_split_still_refuses_shared_speakers():
+    utts = _emodb()
+    with pytest.raises(ValueError, match="in both"):
+        Split(train=utts[:2], test=utts[1:3])
+    assert Split(train=utts[:2], test=utts[1:3], speaker_independent=False).test == tuple(utts[1:3])
 
 
 def test_merge_rechecks_disjointness():
