@@ -190,9 +190,9 @@ def write(workdir: Path, suite: Suite, rows: Sequence[dict], machine: dict, comm
     ]
     if quick:
         text += [
-            "**`--quick` figures** (a smoke pass: one epoch, one seed, one fold of the honest "
-            "protocol, S1's segments every 12 frames): they show that every run works, not "
-            "what the systems reach.",
+            "**`--quick` figures** (a smoke pass: one epoch (S2: two), one seed, one fold of the "
+            "honest protocol, S1's segments every 12 frames, S3's LSTM on the first second of "
+            "each file): they show that every run works, not what the systems reach.",
             "",
         ]
     if any(r.get("speaker_dependent") for r in rows):
