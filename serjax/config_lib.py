@@ -22,10 +22,13 @@ PROTOCOLS = (
     "speaker_kfold",  # k folds of speakers (RAVDESS: 6 folds of 4 actors)
     "speaker_fraction",  # a fraction of the speakers as test (S2: 20 %)
     "per_corpus_speaker_fraction",  # speaker_fraction within each corpus, then merged (S5)
+    "file_fraction",  # files at random, regardless of speaker: speaker-dependent (S2's likely)
 )
 FEATURE_KINDS = ("log_mel", "mfcc", "waveform", "functionals")
 # How the functionals classifier standardises its inputs (features.standardise).
 STANDARDISATIONS = ("speaker", "training")
+# How frame-level models standardise their input frames (features.frame_standardise).
+FRAME_STANDARDISATIONS = ("none", "training")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "plateau")
 VECTORIZE = ("none", "folds", "seeds")
@@ -62,6 +65,7 @@ def base_config() -> ml_collections.ConfigDict:
     data.test_speakers = ("16",)
     data.folds = 6  # speaker_kfold
     # speaker_fraction and per_corpus_speaker_fraction: shares of speakers in test and validation
+    # (file_fraction: shares of the files)
     data.test_fraction = 0.2
     data.val_fraction = 0.1
     data.run_folds = ()  # loso / speaker_kfold: run only these folds; () runs all
@@ -114,6 +118,12 @@ def base_config() -> ml_collections.ConfigDict:
     # leave-one-speaker-out literature); the model keeps the average training speaker's
     # statistics for audio of an unknown speaker (serjax.predict adapts to given files).
     features.standardise = "training"
+    # Frame-level kinds (log_mel, mfcc, waveform): "training" standardises every input frame
+    # per feature with the mean and standard deviation of the training part's valid frames
+    # (before any time average), statistics the model keeps in its checkpoint
+    # (serjax.models.StandardisedInputs), so inference applies them too. "none" feeds the
+    # features as they are. Functionals have their own (features.standardise).
+    features.frame_standardise = "none"
 
     model = config.model = ml_collections.ConfigDict()
     model.name = "lstm"  # any serjax.models.MODEL_NAMES; other fields are its hyper-parameters
@@ -206,6 +216,8 @@ def upgrade(saved: dict) -> dict:
     # Runs saved before these steps existed (or were on by default) did neither.
     for field in ("trim_silence", "remove_dc"):
         saved.get("data", {}).setdefault(field, False)
+    # ... and none standardised its input frames.
+    saved.get("features", {}).setdefault("frame_standardise", "none")
     features = saved.get("features", {})
     if "windows" in features:
         on = bool(features.pop("windows"))
@@ -252,6 +264,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"{tuple(config.train.seeds)}"
         )
     one_of("data.gender", config.data.gender, ("", "female", "male"))
+    one_of("features.frame_standardise", config.features.frame_standardise, FRAME_STANDARDISATIONS)
     if not config.data.corpora:
         raise ValueError("data.corpora is empty: name at least one corpus")
     for name in ("train.epochs", "train.batch_size", "train.eval_batch_size"):
@@ -308,6 +321,11 @@ def _check_functionals(config: ml_collections.ConfigDict, aug: AugmentConfig) ->
         raise ValueError(
             "train.vectorize applies to models trained by gradient steps; the functionals "
             "classifier is fitted full-batch (its L2 candidates already vmapped): use 'none'"
+        )
+    if config.features.frame_standardise != "none":
+        raise ValueError(
+            "features.frame_standardise is for frame-level kinds; functionals are standardised "
+            "as features.standardise says"
         )
     if config.model.name != "functionals":
         raise ValueError(

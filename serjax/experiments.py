@@ -89,6 +89,11 @@ def make_folds(
             utts, cfg.test_fraction, val_fraction=cfg.val_fraction, seed=config.seed
         )
         return [("main", split)]
+    elif protocol == "file_fraction":  # speaker-dependent
+        split = data.file_fraction_split(
+            utts, cfg.test_fraction, val_fraction=cfg.val_fraction, seed=config.seed
+        )
+        return [("main", split)]
     else:  # per_corpus_speaker_fraction
         split = data.per_corpus_speaker_fraction_split(
             utts, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=config.seed

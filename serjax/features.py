@@ -80,6 +80,13 @@ class FeatureSpec:
         return self.frontend.num_features
 
     @property
+    def frame_features(self) -> int:
+        """Feature size of the frames before any time average (:func:`input_frames`)."""
+        if self.utterance is not None:
+            raise ValueError("a functionals spec has no frames")
+        return 1 if self.frontend is None else self.frontend.num_features
+
+    @property
     def segmented(self) -> bool:
         return self.segment_frames > 0
 
@@ -109,10 +116,17 @@ def model_inputs(
     if spec.utterance is not None:
         vectors = dsp.utterance_functionals(waveforms, lengths, spec.utterance)
         return vectors[:, None, :], jnp.ones(lengths.shape, jnp.int32)
+    return time_average(*input_frames(waveforms, lengths, spec), spec)
+
+
+def input_frames(
+    waveforms: jax.Array, lengths: jax.Array, spec: FeatureSpec
+) -> tuple[jax.Array, jax.Array]:
+    """The frame features ``[B, F, D]`` and valid frames ``[B]`` of a frame-level spec, before
+    any time average: the dsp front end's, or the raw samples as ``[B, T, 1]``."""
     if spec.frontend is None:
         return waveforms[..., None], lengths.astype(jnp.int32)
-    feats, n_frames = dsp.features(waveforms, lengths, spec.frontend)
-    return time_average(feats, n_frames, spec)
+    return dsp.features(waveforms, lengths, spec.frontend)
 
 
 def time_average(
@@ -197,6 +211,59 @@ def segments(
     count = num_segments(max(x.shape[1], frames), frames=frames, shift=shift)
     index = jnp.broadcast_to(jnp.arange(count), (x.shape[0], count))
     return segments_at(x, steps, index, frames=frames, shift=shift)
+
+
+@functools.cache
+def _jitted_frame_moments(spec: FeatureSpec):
+    def moments(waveforms, lengths):
+        x, n_frames = input_frames(waveforms, lengths, spec)
+        mean, var = dsp.masked_mean_var(x, n_frames)
+        return mean[:, 0], var[:, 0], n_frames
+
+    return jax.jit(moments)
+
+
+def frame_statistics(
+    waveforms: Sequence[np.ndarray], spec: FeatureSpec, *, batch_size: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation ``[D]`` (float64) of every valid frame of
+    preprocessed waveforms, per feature (:func:`input_frames`; padding never counts).
+
+    Each utterance's masked mean and variance (``dsp.masked_mean_var``, two-pass on the
+    device) are pooled on the host in float64 with the parallel-variance formula (Chan,
+    Golub and LeVeque, 1979): ``var = sum n_i (var_i + (mean_i - mean)^2) / sum n_i``, so the
+    result equals numpy's over the concatenated frames. Batches are padded to lengths of
+    :func:`serjax.data.length_ladder` (a handful of compiled shapes).
+
+    Raises:
+      ValueError: no waveform, or no valid frame.
+    """
+    if not len(waveforms):
+        raise ValueError("frame_statistics needs at least one waveform")
+    buckets = length_ladder(max(len(w) for w in waveforms), LADDER_UNIT)
+    step = _jitted_frame_moments(spec)
+    means, variances, counts = [], [], []
+    for batch in iterate_batches(
+        list(waveforms),
+        np.zeros(len(waveforms), np.int32),
+        batch_size=batch_size,
+        buckets=buckets,
+        shuffle=False,
+        seed=0,
+    ):
+        mean, var, n_frames = step(batch.waveforms, batch.lengths)
+        keep = np.asarray(batch.mask)
+        means.append(np.asarray(mean, np.float64)[keep])
+        variances.append(np.asarray(var, np.float64)[keep])
+        counts.append(np.asarray(n_frames, np.float64)[keep])
+    mean_i, var_i, n_i = np.concatenate(means), np.concatenate(variances), np.concatenate(counts)
+    total = n_i.sum()
+    if total <= 0:
+        raise ValueError("frame_statistics: the waveforms have no valid frame")
+    weights = (n_i / total)[:, None]
+    mean = np.sum(weights * mean_i, axis=0)
+    var = np.sum(weights * (var_i + np.square(mean_i - mean)), axis=0)
+    return mean, np.sqrt(var)
 
 
 # Functionals by (feature spec, waveform digest): the same audio in every fold is analysed once.

@@ -14,14 +14,17 @@ a saved config and runs :func:`predict_step`, nothing else.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from flax import nnx
 
 from serjax import models
-from serjax.features import FeatureSpec, model_inputs, segments, segments_at
+from serjax.features import FeatureSpec, frame_statistics, model_inputs, segments, segments_at
+from serjax.models.layers import MIN_SCALE
 
 
 def create_model(
@@ -35,19 +38,42 @@ def create_model(
       seed: parameter initialisation (stream ``params``) and dropout (``dropout``, seed + 1);
         default ``config.seed``.
 
+    With ``features.frame_standardise="training"`` the model is wrapped in
+    :class:`serjax.models.StandardisedInputs`, whose statistics
+    :func:`fit_input_standardiser` sets before training.
+
     Raises:
       ValueError: unknown model name or hyper-parameter (the message lists the valid ones).
     """
     seed = config.seed if seed is None else seed
+    spec = FeatureSpec.from_config(config)
     hparams = {k: v for k, v in config.model.items() if k != "name"}
     hparams = {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
-    return models.create_model(
+    model = models.create_model(
         config.model.name,
-        num_features=FeatureSpec.from_config(config).num_features,
+        num_features=spec.num_features,
         num_classes=num_classes,
         rngs=nnx.Rngs(params=seed, dropout=seed + 1),
         **hparams,
     )
+    if config.features.frame_standardise == "training":
+        model = models.StandardisedInputs(
+            model, spec.frame_features, time_averaged=spec.time_average
+        )
+    return model
+
+
+def fit_input_standardiser(
+    model: nnx.Module, config: ml_collections.ConfigDict, waveforms: Sequence[np.ndarray]
+) -> None:
+    """Sets a :class:`serjax.models.StandardisedInputs` model's statistics to those of the
+    valid frames of ``waveforms`` (the training part, preprocessed): per feature, the mean and
+    population standard deviation (:func:`serjax.features.frame_statistics`), a deviation
+    below ``MIN_SCALE`` replaced by 1. Any other model is left as it is."""
+    if not isinstance(model, models.StandardisedInputs):
+        return
+    mean, std = frame_statistics(waveforms, FeatureSpec.from_config(config))
+    model.standardiser.set(mean, np.where(std < MIN_SCALE, 1.0, std))
 
 
 def logits_from_inputs(

@@ -52,6 +52,7 @@ def summarize_runs(variant: Variant, protocol: Protocol, runs: Sequence[tuple[di
         "title": variant.title,
         "protocol": protocol.kind,
         "split": protocol.description,
+        "speaker_dependent": protocol.speaker_dependent,
         "reported": variant.reported if protocol.kind == "report" else None,
         "reported_as": variant.reported_as,
         "note": variant.note,
@@ -114,7 +115,7 @@ def markdown_tables(rows: Sequence[dict], suite: Suite) -> tuple[str, str]:
             if row is None or row["wa"] is None:
                 cells.append("—" if row is None else "not run")
             else:
-                cells.append(f"{_percent(row['wa'])} / {_percent(row['ua'])}")
+                cells.append(f"{_percent(row['wa'])} / {_percent(row['ua'])}" + _label(row))
         variant = _find(suite, first["system"], first["variant"])
         reported = "—"
         if variant.reported is not None:
@@ -138,7 +139,7 @@ def markdown_tables(rows: Sequence[dict], suite: Suite) -> tuple[str, str]:
             "{seeds} | {folds} | {spread} | {wall} | {mode} | {machine} | {note} |".format(
                 system=row["system"],
                 variant=row["variant"],
-                protocol=row["protocol"],
+                protocol=row["protocol"] + _label(row),
                 split=row["split"],
                 wa=_percent(row["wa"]),
                 ua=_percent(row["ua"]),
@@ -154,6 +155,10 @@ def markdown_tables(rows: Sequence[dict], suite: Suite) -> tuple[str, str]:
             )
         )
     return "\n".join(summary) + "\n", "\n".join(details) + "\n"
+
+
+def _label(row: dict) -> str:
+    return " (speaker-dependent)" if row.get("speaker_dependent") else ""
 
 
 def _find(suite: Suite, system: str, name: str) -> Variant:
@@ -185,9 +190,17 @@ def write(workdir: Path, suite: Suite, rows: Sequence[dict], machine: dict, comm
     ]
     if quick:
         text += [
-            "**`--quick` figures** (a smoke pass: one epoch, one seed, one fold of the honest "
-            "protocol, S1's segments every 12 frames): they show that every run works, not "
-            "what the systems reach.",
+            "**`--quick` figures** (a smoke pass: one epoch (S2: two), one seed, one fold of the "
+            "honest protocol, S1's segments every 12 frames, S3's LSTM on the first second of "
+            "each file): they show that every run works, not what the systems reach.",
+            "",
+        ]
+    if any(r.get("speaker_dependent") for r in rows):
+        text += [
+            "Figures marked **speaker-dependent** come from a split by file, as the report's "
+            "likely was: every test speaker is also heard in training, so they measure "
+            "something easier than the speaker-independent figures and are not comparable "
+            "with them.",
             "",
         ]
     text += [summary, "## Per protocol", "", details]

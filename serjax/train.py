@@ -24,7 +24,7 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from serjax import augment, data, features, metrics, writers
+from serjax import augment, data, features, forward, metrics, writers
 from serjax.checkpointing import Checkpointer
 from serjax.features import FeatureSpec
 from serjax.progress import format_duration
@@ -155,6 +155,7 @@ class FoldTrainer:
                     f"{runtime.num_devices} devices the batch is split over"
                 )
         model, optimizer = build_model_and_optimizer(config, len(class_names), self.steps_per_epoch)
+        forward.fit_input_standardiser(model, config, parts["train"].waveforms)
         model.train()
         self.train_graph, state = nnx.split((model, optimizer))
         model.eval()

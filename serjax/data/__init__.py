@@ -47,6 +47,7 @@ from serjax.data.silence import speech_bounds, trim_bounds
 from serjax.data.splits import (
     Split,
     emodb_s1_split,
+    file_fraction_split,
     filter_speakers,
     loso_folds,
     merge_splits,
@@ -83,6 +84,7 @@ __all__ = [
     "per_corpus_speaker_fraction_split",
     "encode_labels",
     "ensure_corpus",
+    "file_fraction_split",
     "filter_speakers",
     "is_lfs_pointer",
     "iterate_batches",

@@ -1,8 +1,11 @@
-"""Speaker-independent train/validation/test splits.
+"""Speaker-independent train/validation/test splits (and one speaker-dependent one).
 
 Every split is by speaker: ``Split`` refuses to exist if one speaker has utterances in two of
-its parts. Speakers are told apart by corpus and id (``Utterance.speaker_id``), since RAVDESS
-actor "03" and Emo-DB speaker "03" are different people. Functions that take speaker names
+its parts. The one exception, :func:`file_fraction_split`, splits files at random as some
+reports did, and says so (``Split.speaker_independent`` is False).
+
+Speakers are told apart by corpus and id (``Utterance.speaker_id``), since RAVDESS actor "03"
+and Emo-DB speaker "03" are different people. Functions that take speaker names
 accept either the plain id (``"03"``, matching that id in every corpus present) or the
 qualified one (``"ravdess:03"``).
 
@@ -30,6 +33,9 @@ GENDERS = ("female", "male")
 class Split:
     """Three speaker-disjoint parts; ``val`` and ``test`` may be empty.
 
+    ``speaker_independent=False`` (only :func:`file_fraction_split`) lifts the check: a
+    speaker-dependent split, whose figures are not comparable with the others'.
+
     Raises:
       ValueError: a speaker has utterances in two parts (the message names it).
     """
@@ -37,12 +43,15 @@ class Split:
     train: tuple[Utterance, ...]
     val: tuple[Utterance, ...] = ()
     test: tuple[Utterance, ...] = ()
+    speaker_independent: bool = True
 
     def __post_init__(self):
         owner: dict[str, str] = {}
         for part in PARTS:
             utts = tuple(getattr(self, part))
             object.__setattr__(self, part, utts)
+            if not self.speaker_independent:
+                continue
             for utt in utts:
                 first = owner.setdefault(utt.speaker_id, part)
                 if first != part:
@@ -211,19 +220,38 @@ def speaker_kfold(
     return folds
 
 
+# With fewer speakers than non-empty parts, the parts get one speaker each in this order: a
+# split without test speakers measures nothing, one without validation speakers only loses
+# early stopping (the last epoch is tested).
+_FILL_ORDER = (0, 2, 1)  # train, test, validation
+
+
 def _allocate(n: int, fractions: Sequence[float]) -> list[int]:
-    """Speaker counts per part: largest remainder, each non-zero fraction getting at least one
-    speaker where there are enough (train first, then test, then validation)."""
+    """Speaker counts per part (train, validation, test) of ``n`` speakers.
+
+    Largest remainder first; then each part with a non-zero fraction but no speaker takes one,
+    in the order train, test, validation: from the part with the most speakers if it has more
+    than one, otherwise from a later part of that order that has one (so 2 speakers and three
+    parts give train 1, test 1, validation 0).
+    """
     exact = [n * f for f in fractions]
     counts = [int(np.floor(e)) for e in exact]
     for i in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[: n - sum(counts)]:
         counts[i] += 1
-    for i in (0, 2, 1):
-        if fractions[i] > 0 and counts[i] == 0:
-            donor = max(range(len(counts)), key=lambda j: counts[j])
-            if counts[donor] > 1:
-                counts[donor] -= 1
-                counts[i] += 1
+    order = [i for i in _FILL_ORDER if fractions[i] > 0]
+    for rank, i in enumerate(order):
+        if counts[i]:
+            continue
+        donors = [j for j in range(len(counts)) if counts[j] > 1]
+        if donors:
+            donor = max(donors, key=lambda j: counts[j])
+        else:
+            later = [j for j in order[rank + 1 :] if counts[j] == 1]
+            if not later:
+                continue
+            donor = later[-1]
+        counts[donor] -= 1
+        counts[i] += 1
     return counts
 
 
@@ -234,7 +262,8 @@ def speaker_fraction_split(
 
     Reference system S2's "20 % test by actor" is ``test_fraction=0.2`` (5 of RAVDESS's 24
     actors). Fractions count speakers, not utterances. When there are fewer speakers than
-    non-empty parts, train is filled first, then test, then validation, with a logged warning.
+    non-empty parts, train gets one first, then test, then validation (``_allocate``), and a
+    part left empty is logged as a warning.
     """
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError(
@@ -258,9 +287,45 @@ def speaker_fraction_split(
     return _split_by_ids(utts, set(val), set(test))
 
 
+def file_fraction_split(
+    utts: Sequence[Utterance], test_fraction: float, *, val_fraction: float = 0.0, seed: int
+) -> Split:
+    """A random split by file, regardless of speaker: speaker-dependent.
+
+    What a report that splits "20 % of the data as test" without naming speakers most likely
+    did (S2): every speaker has files in every part, so the model is tested on voices it was
+    trained on, and its figures are higher than a speaker-independent split's. The part sizes
+    are the fractions of the files (largest remainder, as :func:`speaker_fraction_split`
+    counts speakers); which files go where comes from ``seed`` alone, not the input order.
+
+    Returns:
+      a ``Split`` with ``speaker_independent=False``.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise ValueError(
+            f"fractions must be in [0, 1) and leave some for train: val {val_fraction}, "
+            f"test {test_fraction}"
+        )
+    n = len(utts)
+    n_train, n_val, _ = _allocate(
+        n, (1 - val_fraction - test_fraction, val_fraction, test_fraction)
+    )
+    canonical = sorted(range(n), key=lambda i: (utts[i].speaker_id, str(utts[i].path)))
+    rank = np.empty(n, np.int64)  # each utterance's place in the seed's shuffled order
+    rank[np.asarray(canonical, np.int64)[np.random.default_rng(seed).permutation(n)]] = np.arange(n)
+    parts: dict[str, list[Utterance]] = {part: [] for part in PARTS}
+    for utt, r in zip(utts, rank, strict=True):
+        parts["train" if r < n_train else "val" if r < n_train + n_val else "test"].append(utt)
+    return Split(**parts, speaker_independent=False)
+
+
 def merge_splits(*splits: Split) -> Split:
-    """Concatenates the parts of several splits (checking speaker-disjointness again)."""
-    return Split(**{part: [u for s in splits for u in getattr(s, part)] for part in PARTS})
+    """Concatenates the parts of several splits (checking speaker-disjointness again, unless
+    one of them is speaker-dependent)."""
+    return Split(
+        **{part: [u for s in splits for u in getattr(s, part)] for part in PARTS},
+        speaker_independent=all(s.speaker_independent for s in splits),
+    )
 
 
 def per_corpus_speaker_fraction_split(
@@ -274,8 +339,9 @@ def per_corpus_speaker_fraction_split(
 
     This is reference system S5's "each corpus split evenly into train/val/test, then merged",
     made speaker-independent: every corpus contributes to every part in the same proportion
-    of its speakers. A corpus with fewer speakers than parts (TESS has two, both female)
-    fills train, then test, with a logged warning.
+    of its speakers. A corpus with fewer speakers than non-empty parts still gives test
+    speakers: one speaker to train, the next to test, then validation (TESS's two female
+    speakers: one trains, the other is tested, none validates), with a logged warning.
     """
     by_corpus: dict[str, list[Utterance]] = collections.defaultdict(list)
     for utt in utts:

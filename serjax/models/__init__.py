@@ -7,7 +7,10 @@ Padding never changes the logits: recurrent carries freeze past each length, con
 see zeros past it, pooling, batch statistics and summaries use valid steps only.
 ``model.train()`` / ``model.eval()`` switch dropout and batch norm; dropout draws from the
 ``"dropout"`` stream of the ``nnx.Rngs`` given at construction. The classifier layers of
-every model live under the attribute ``head`` (``head.hidden[i]``, ``head.out``).
+every model live under the attribute ``head`` (``head.hidden[i]``, ``head.out``). Any of them
+can be wrapped in :class:`StandardisedInputs`, which standardises the input frames with
+statistics it keeps (``features.frame_standardise="training"``, see
+:func:`serjax.forward.create_model`).
 
 The registered models and their defaults. Each ``hparam=value`` below is what
 :func:`hparam_defaults` returns: this list is the registry's own rendering
@@ -115,8 +118,14 @@ from serjax.models.convolutional import (
     ConvRecurrent,
     TimeDistributedConvRecurrent,
 )
-from serjax.models.functionals import FunctionalsClassifier, Standardiser
-from serjax.models.layers import AdditiveAttention, ConvBlock, MLPHead
+from serjax.models.functionals import FunctionalsClassifier
+from serjax.models.layers import (
+    AdditiveAttention,
+    ConvBlock,
+    MLPHead,
+    StandardisedInputs,
+    Standardiser,
+)
 from serjax.models.recurrent import (
     Bidirectional,
     LSTMLayer,
@@ -141,6 +150,7 @@ __all__ = [
     "RecurrentEncoder",
     "RecurrentTail",
     "SimpleRNNLayer",
+    "StandardisedInputs",
     "Standardiser",
     "TimeDistributedConvRecurrent",
     "create_model",

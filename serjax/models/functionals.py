@@ -1,8 +1,9 @@
 """The functionals classifier: standardisation, then a linear or small MLP head.
 
 Input is one vector of utterance functionals per utterance (``features.kind="functionals"``,
-``[B, 1, N]``). The model standardises it with statistics it keeps (``Standardiser``: not
-parameters, never trained by gradients, saved in the checkpoint's model item) and classifies
+``[B, 1, N]``). The model standardises it with statistics it keeps
+(:class:`~serjax.models.layers.Standardiser`: not parameters, never trained by gradients,
+saved in the checkpoint's model item) and classifies
 it with an :class:`~serjax.models.layers.MLPHead` (no hidden layer: multinomial logistic
 regression). The statistics of a set of vectors come from :func:`standardisation_statistics`;
 :func:`average_speaker_statistics` pools several speakers' into those of an "average speaker".
@@ -13,21 +14,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from serjax.models.layers import MLPHead
-
-# A functional whose standard deviation is below this (e.g. constant over a speaker's
-# utterances) is centred but not scaled, so that it cannot blow up.
-MIN_SCALE = 1e-6
+from serjax.models.layers import MIN_SCALE, MLPHead, Standardiser
 
 
 def standardisation_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and scale ``[N]`` of vectors ``x: [M, N]`` (M >= 1): the per-column mean and
-    population standard deviation (``numpy.std``, ddof 0), a deviation below ``MIN_SCALE``
-    replaced by 1. Computed in float64, returned as float32."""
+    population standard deviation (``numpy.std``, ddof 0), a deviation below
+    :data:`~serjax.models.layers.MIN_SCALE` replaced by 1. Computed in float64, returned as
+    float32."""
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or not len(x):
         raise ValueError(f"x must be [M >= 1, N], got shape {x.shape}")
@@ -67,26 +64,6 @@ def speaker_standardised(x: np.ndarray, speakers: Sequence[str]) -> np.ndarray:
         mean, scale = standardisation_statistics(x[rows])
         out[rows] = (x[rows] - mean) / scale
     return out
-
-
-class Standardiser(nnx.Module):
-    """``(x - mean) / scale`` per feature; ``mean`` and ``scale`` ``[N]`` are batch statistics
-    (``nnx.BatchStat``), so optimisers over ``nnx.Param`` leave them alone."""
-
-    def __init__(self, num_features: int):
-        self.mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
-        self.scale = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
-
-    def set(self, mean: jax.typing.ArrayLike, scale: jax.typing.ArrayLike) -> None:
-        """Replaces the statistics (shapes ``[N]``)."""
-        for variable, value in ((self.mean, mean), (self.scale, scale)):
-            value = jnp.asarray(value, jnp.float32)
-            if value.shape != variable.shape:
-                raise ValueError(f"statistics must have shape {variable.shape}, got {value.shape}")
-            variable.set_value(value)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return (x - self.mean[...]) / self.scale[...]
 
 
 class FunctionalsClassifier(nnx.Module):

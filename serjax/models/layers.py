@@ -27,6 +27,9 @@ RECURRENT_INIT = nnx.initializers.orthogonal()
 BN_MOMENTUM = 0.99
 BN_EPSILON = 1e-3
 LEAKY_RELU_SLOPE = 0.01
+# A feature whose standard deviation is below this (e.g. constant over a speaker's
+# utterances) is centred but not scaled, so that it cannot blow up.
+MIN_SCALE = 1e-6
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "elu": nnx.elu,
@@ -271,3 +274,58 @@ class MLPHead(nnx.Module):
         for dense, drop in zip(self.hidden, self.dropouts, strict=True):
             x = drop(nnx.relu(dense(x)))
         return self.out(x)
+
+
+class Standardiser(nnx.Module):
+    """``(x - mean) / scale`` per feature; ``mean`` and ``scale`` ``[N]`` are batch statistics
+    (``nnx.BatchStat``), so optimisers over ``nnx.Param`` leave them alone and checkpoints
+    keep them with the model."""
+
+    def __init__(self, num_features: int):
+        self.mean = nnx.BatchStat(jnp.zeros((num_features,), jnp.float32))
+        self.scale = nnx.BatchStat(jnp.ones((num_features,), jnp.float32))
+
+    def set(self, mean: jax.typing.ArrayLike, scale: jax.typing.ArrayLike) -> None:
+        """Replaces the statistics (shapes ``[N]``)."""
+        for variable, value in ((self.mean, mean), (self.scale, scale)):
+            value = jnp.asarray(value, jnp.float32)
+            if value.shape != variable.shape:
+                raise ValueError(f"statistics must have shape {variable.shape}, got {value.shape}")
+            variable.set_value(value)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return (x - self.mean[...]) / self.scale[...]
+
+
+class StandardisedInputs(nnx.Module):
+    """Any model of :mod:`serjax.models` behind a :class:`Standardiser` of its input frames.
+
+    Called as the wrapped model is, ``model(x, lengths)``. ``x: [B, T, D]`` frames are
+    standardised per feature and their padded steps set back to zero, so the wrapped model
+    sees padding exactly as before. With ``time_averaged`` (S2: the D time-averaged
+    coefficients read as ``[B, D, 1]``, step d being coefficient d) step d is standardised
+    with feature d's statistics, which is what averaging standardised frames gives.
+
+    The statistics (``standardiser.mean``, ``standardiser.scale``, ``[D]``) are set from the
+    training data before training (:func:`serjax.forward.fit_input_standardiser`) and kept in
+    the checkpoint's model item, so inference applies them with no extra step.
+    """
+
+    def __init__(self, model: nnx.Module, num_features: int, *, time_averaged: bool = False):
+        self.standardiser = Standardiser(num_features)
+        self.model = model
+        self.time_averaged = time_averaged
+
+    @property
+    def head(self) -> nnx.Module:
+        """The wrapped model's classifier layers."""
+        return self.model.head
+
+    def __call__(self, x: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
+        if self.time_averaged:
+            x = self.standardiser(x[..., 0])[..., None]
+        else:
+            x = self.standardiser(x)
+            if lengths is not None:
+                x = zero_padding(x, normalize_lengths(lengths, x.shape[0], x.shape[1]))
+        return self.model(x, lengths)

@@ -131,3 +131,10 @@ def test_saved_configs_of_earlier_versions_are_upgraded():
     assert config.features.time_average is False
     assert config.model.pooling == "mean"
     assert saved["features"]["kind"] == "mspec"  # the input is not modified
+
+
+def test_saved_configs_without_frame_standardisation_did_none():
+    saved = config_lib.base_config().to_dict()
+    del saved["features"]["frame_standardise"]
+    assert config_lib.upgrade(saved)["features"]["frame_standardise"] == "none"
+    assert "frame_standardise" not in saved["features"]

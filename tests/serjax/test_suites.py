@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from serjax import config_lib, data, experiments, forward, suite_report, suites
+from serjax import config_lib, data, experiments, forward, models, suite_report, suites
 from serjax.features import FeatureSpec
 
 
@@ -167,3 +167,72 @@ def test_a_run_without_validation_speakers_tests_its_last_epoch(tmp_path):
     assert result["data"]["val"]["utterances"] == 0 and result["epochs"] == 2
     assert [row["val_ua"] for row in result["history"]] == [None, None]
     assert 0 <= result["test"]["wa"] <= 1
+
+
+def test_quick_runs_keep_every_architecture():
+    """``--quick`` shortens training (epochs, folds, S3's sequences), never the model."""
+    for variant, protocol in _runs():
+        full = experiments.suite_config(variant, protocol, seed=0, quick=False)
+        quick = experiments.suite_config(variant, protocol, seed=0, quick=True)
+        assert quick.model.to_dict() == full.model.to_dict(), variant.name
+        assert quick.features.to_dict() == full.features.to_dict() or variant.system == "S1"
+        assert quick.train.epochs == 1 or variant.system == "S2"
+        if quick.data.protocol in ("loso", "speaker_kfold"):  # cross-validation: one fold
+            assert len(quick.data.run_folds) == 1, variant.name
+
+
+def _variant(system: str, name: str) -> suites.Variant:
+    return next(v for v in suites.SEEDS.variants if v.system == system and v.name == name)
+
+
+def test_s2_by_file_variants_split_files_regardless_of_actor():
+    utts = [
+        data.Utterance(f"/ravdess/{a:02d}_{i}.wav", "ravdess", f"{a:02d}", "anger", "female", {})
+        for a in range(1, 25)
+        for i in range(5)
+    ]
+    for name in ("first_by_file", "first_offline_by_file"):
+        variant = _variant("S2", name)
+        (protocol,) = variant.protocols
+        assert protocol.speaker_dependent and protocol.kind == "report"
+        config = experiments.suite_config(variant, protocol, seed=0, quick=False)
+        ((_, split),) = experiments.make_folds(config, utts)
+        assert not split.speaker_independent
+        assert (len(split.train), len(split.val), len(split.test)) == (84, 12, 24)
+    first = _variant("S2", "first")
+    config = experiments.suite_config(first, first.protocols[0], seed=0, quick=False)
+    ((_, split),) = experiments.make_folds(config, utts)
+    assert split.speaker_independent and not first.protocols[0].speaker_dependent
+
+
+def test_s2_standardised_variant_keeps_its_statistics_in_the_model():
+    variant = _variant("S2", "first_standardised")
+    for protocol in variant.protocols:
+        config = experiments.suite_config(variant, protocol, seed=0, quick=True)
+        model = forward.create_model(config, 8)
+        assert isinstance(model, models.StandardisedInputs) and model.time_averaged
+        assert model.standardiser.mean.shape == (13,)  # one per averaged MFCC
+    plain = _variant("S2", "first")
+    config = experiments.suite_config(plain, plain.protocols[0], seed=0, quick=False)
+    assert not isinstance(forward.create_model(config, 8), models.StandardisedInputs)
+
+
+def test_speaker_dependent_figures_are_labelled_in_the_table(tmp_path):
+    def run(wa):
+        results = {"test": {"wa": wa, "ua": wa - 0.1, "macro_f1": wa - 0.2}}
+        machine = {"summary": "a CPU", "load_average": 1.0}
+        return results, {"seconds": 60.0, "quick": True, "machine": machine}
+
+    by_file, first = _variant("S2", "first_by_file"), _variant("S2", "first")
+    rows = [
+        suite_report.summarize_runs(first, first.protocols[0], [run(0.25)]),
+        suite_report.summarize_runs(by_file, by_file.protocols[0], [run(0.5)]),
+    ]
+    assert [r["speaker_dependent"] for r in rows] == [False, True]
+    summary, details = suite_report.markdown_tables(rows, suites.SEEDS)
+    lines = summary.splitlines()[2:]
+    assert "25.0 % / 15.0 % |" in lines[0] and "speaker-dependent" not in lines[0]
+    assert "50.0 % / 40.0 % (speaker-dependent) |" in lines[1]
+    assert "| report (speaker-dependent) |" in details.splitlines()[3]
+    suite_report.write(tmp_path, suites.SEEDS, rows, {"summary": "a CPU"}, "test")
+    assert "**speaker-dependent**" in (tmp_path / "RESULTS.md").read_text()

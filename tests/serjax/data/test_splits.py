@@ -10,6 +10,7 @@ from serjax.data import (
     Split,
     Utterance,
     emodb_s1_split,
+    file_fraction_split,
     filter_speakers,
     load_corpus,
     loso_folds,
@@ -182,6 +183,86 @@ def test_even_split_of_several_corpora_with_gender_filter(caplog):
     assert {u.corpus for u in split.val} == {"ravdess", "cremad"}
     assert len({u.speaker for u in split.test if u.corpus == "tess"}) == 1
     assert "tess has 2 speakers" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("n", "fractions", "expected"),
+    [
+        # Largest remainder alone: 24 actors at 70 / 10 / 20 % (S2) -> 16.8, 2.4, 4.8.
+        (24, (0.7, 0.1, 0.2), [17, 2, 5]),
+        # 12 female RAVDESS actors at 60 / 20 / 20 % (S5): 7.2, 2.4, 2.4.
+        (12, (0.6, 0.2, 0.2), [7, 3, 2]),
+        # Three speakers, three parts: one each (the test part takes one of train's two).
+        (3, (0.6, 0.2, 0.2), [1, 1, 1]),
+        # Two speakers (TESS) at 60 / 20 / 20 %: the remainder goes to validation (1, 1, 0),
+        # then test takes validation's only speaker.
+        (2, (0.6, 0.2, 0.2), [1, 0, 1]),
+        (2, (0.8, 0.1, 0.1), [1, 0, 1]),
+        (2, (0.2, 0.4, 0.4), [1, 0, 1]),  # train first, even with the smallest fraction
+        (2, (0.8, 0.0, 0.2), [1, 0, 1]),
+        (1, (0.6, 0.2, 0.2), [1, 0, 0]),
+        (2, (0.6, 0.4, 0.0), [1, 1, 0]),  # no test fraction: validation keeps its speaker
+    ],
+)
+def test_allocate_gives_test_speakers_before_validation(n, fractions, expected):
+    from serjax.data.splits import _allocate
+
+    assert _allocate(n, fractions) == expected
+
+
+def test_two_speaker_corpus_gives_test_speakers_under_s5_fractions(caplog):
+    tess = _corpus("tess", {"OAF": "female", "YAF": "female"})
+    ravdess = filter_speakers(_ravdess(), gender="female")
+    for seed in range(4):
+        split = per_corpus_speaker_fraction_split(
+            tess + ravdess, val_fraction=0.2, test_fraction=0.2, seed=seed
+        )
+        _assert_partition(split, tess + ravdess)
+        by_part = {
+            p: {u.speaker for u in getattr(split, p) if u.corpus == "tess"}
+            for p in ("train", "val", "test")
+        }
+        assert len(by_part["train"]) == 1 and len(by_part["test"]) == 1 and not by_part["val"]
+        assert by_part["train"] | by_part["test"] == {"OAF", "YAF"}
+        ravdess_parts = [
+            len({u.speaker for u in getattr(split, p) if u.corpus == "ravdess"})
+            for p in ("train", "val", "test")
+        ]
+        assert ravdess_parts == [7, 3, 2]
+    assert "tess has 2 speakers: too few to give val any" in caplog.text
+
+
+def test_file_fraction_split_is_random_by_file_and_says_it_is_speaker_dependent():
+    utts = _corpus("ravdess", {f"{i:02d}": "female" for i in range(1, 25)}, per_speaker=10)
+    split = file_fraction_split(utts, 0.2, val_fraction=0.1, seed=5)
+    # 240 files at 70 / 10 / 20 %: 168, 24, 48 exactly.
+    assert (len(split.train), len(split.val), len(split.test)) == (168, 24, 48)
+    assert sorted(u.path for p in (split.train, split.val, split.test) for u in p) == sorted(
+        u.path for u in utts
+    )
+    assert split.speaker_independent is False
+    # Speakers are shared between the parts: most test speakers are also training speakers.
+    shared = set(split.speakers("test")) & set(split.speakers("train"))
+    assert len(shared) >= len(split.speakers("test")) - 2
+    # The seed alone decides, not the input order; another seed draws other files.
+    again = file_fraction_split(list(reversed(utts)), 0.2, val_fraction=0.1, seed=5)
+    assert {u.path for u in again.test} == {u.path for u in split.test}
+    other = file_fraction_split(utts, 0.2, val_fraction=0.1, seed=6)
+    assert {u.path for u in other.test} != {u.path for u in split.test}
+    # Merging keeps the label and skips the speaker check.
+    assert (
+        merge_splits(split, speaker_split(_emodb(), test_speakers=["03"])).speaker_independent
+        is False
+    )
+    with pytest.raises(ValueError, match="fractions"):
+        file_fraction_split(utts, 0.6, val_fraction=0.5, seed=0)
+
+
+def test_a_speaker_independent_split_still_refuses_shared_speakers():
+    utts = _emodb()
+    with pytest.raises(ValueError, match="in both"):
+        Split(train=utts[:2], test=utts[1:3])
+    assert Split(train=utts[:2], test=utts[1:3], speaker_independent=False).test == tuple(utts[1:3])
 
 
 def test_merge_rechecks_disjointness():
