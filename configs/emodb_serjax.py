@@ -16,15 +16,17 @@ included (the usual practice in the LOSO literature). ``results.json`` reports i
 test speaker, what inference on a single file does) under ``test_unadapted``;
 ``--config.features.standardise=training`` trains with training-set statistics instead.
 
-Measured (the command above; 2-core CPU shared with other work, load average 10-12, so 8.1 min
+Measured (the command above; 2-core CPU shared with other work, load average 10-12, so 16.8 min
 wall for all ten folds including the 535 files' functionals is an upper bound), pooled over the
 535 test predictions:
 
-- speaker standardisation on (``test``): WA 85.4 %, UA 85.1 %, macro-F1 85.0 %; per fold
-  WA 84.4 ± 8.0 %, UA 84.1 ± 8.6 % (66.7 % for speaker 12 to 95.5 % for speaker 08);
+- speaker standardisation on (``test``): WA 88.0 %, UA 87.5 %, macro-F1 87.7 %; per fold
+  WA 87.9 ± 5.8 %, UA 87.0 ± 6.9 % (76.2 % for speaker 12 to 98.2 % for speaker 10);
 - the same models on the statistics the checkpoint keeps, the test speaker not adapted to
-  (``test_unadapted``, what a single new file gets): WA 76.8 %, UA 76.1 %, macro-F1 76.2 %:
-  speaker standardisation is worth 9 points of UA;
+  (``test_unadapted``, what a single new file gets): WA 78.7 %, UA 79.1 %, macro-F1 79.3 %:
+  speaker standardisation is worth 8 points of UA;
+- without the default silence trimming and DC removal (``--config.data.trim_silence=False
+  --config.data.remove_dc=False``): UA 85.1 %, WA 85.4 %;
 - trained with training-set statistics (``--config.features.standardise=training``) and every
   other ingredient removed in turn: ``results/ablation_emodb.md``.
 """

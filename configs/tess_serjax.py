@@ -10,12 +10,12 @@ chosen on TESS. Otherwise the Emo-DB system: 913 utterance functionals, speaker 
 (the training speaker's own statistics, and at test time the test speaker's), multinomial
 logistic regression, seven classes. The argument names the test speaker (default OAF).
 
-Measured (2-core CPU shared with other work, load average 10-12; 1400 test files each way):
+Measured (2-core CPU shared with other work, load average 3-5; 1400 test files each way):
 
-- train YAF, test OAF (first command, 12 min wall): OAF adapted to (``test``) WA 46.0 %,
-  UA 46.0 %, macro-F1 42.3 %; not adapted to (``test_unadapted``) WA = UA 17.9 %, macro-F1 9.8 %;
-- train OAF, test YAF (second command, 7 min wall): adapted WA = UA 52.1 %, macro-F1 52.9 %;
-  not adapted WA = UA 27.9 %, macro-F1 25.7 %.
+- train YAF, test OAF (first command, 4.8 min wall): OAF adapted to (``test``) WA = UA 43.8 %,
+  macro-F1 38.9 %; not adapted to (``test_unadapted``) WA = UA 18.3 %, macro-F1 10.7 %;
+- train OAF, test YAF (second command, 3.8 min wall): adapted WA = UA 52.2 %, macro-F1 53.1 %;
+  not adapted WA = UA 28.9 %, macro-F1 26.0 %.
 
 Happiness and pleasant surprise are almost never recognised across the two speakers.
 """
