@@ -330,7 +330,7 @@ S4 = (
 _NO_CREMAD = "CREMA-D is not available here: TESS + RAVDESS only"
 S5_SPLIT = Protocol(
     "report",
-    "female speakers, each corpus split by speaker 60/20/20, merged",
+    "female speakers, each corpus split by speaker 60/20/20 (TESS: 1 train, 1 test), merged",
     {"data.corpora": ("tess", "ravdess")},
 )
 S5_MIXED_FOLDS = dataclasses.replace(
