@@ -1,8 +1,9 @@
 """Folds' models trained side by side (serjax.vectorized) against the same folds trained alone.
 
 The two folds differ in size (6 and 9 steps per epoch) and in padded length (stacking pads
-the shorter fold's batches further), and dropout is on (S1's model: two LSTM layers on drawn segments), so the masked steps, the padded
-lengths and the RNG state of a masked model all count.
+the shorter fold's batches further), and dropout is on (S1's model: two LSTM layers on drawn
+segments), so the masked steps, the padded lengths and the RNG state of a masked model all
+count.
 """
 
 import json
