@@ -1,4 +1,5 @@
-"""The smoke model that the inference tests share: trained once per session, in-process."""
+"""Shared configs: a tiny LSTM for the step and loop tests, and the smoke model that the
+inference tests share (trained once per session, in-process)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,30 @@ from serjax import config_lib, experiments
 from serjax.predict import Predictor
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def tiny_lstm_config(**model):
+    """A one-layer LSTM of 8 units on 8 kHz audio, 16 log-mel bands of a 256-point FFT, no
+    dropout; ``model`` overrides ``config.model`` fields."""
+    config = config_lib.base_config()
+    config.data.sample_rate = 8000
+    config.features.n_fft = 256
+    config.features.win_length = 200
+    config.features.hop_length = 80
+    config.features.n_mels = 16
+    config.model.name = "lstm"
+    config.model.hidden_sizes = (8,)
+    config.model.dropout = 0.0
+    config.model.input_dropout = 0.0
+    for key, value in model.items():
+        config.model[key] = value
+    return config
+
+
+@pytest.fixture
+def tiny_config():
+    """:func:`tiny_lstm_config`, for tests of the steps and the loop."""
+    return tiny_lstm_config
 
 
 def smoke_config():

@@ -9,24 +9,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from serjax import augment, config_lib, forward, steps
+from serjax import augment, forward, steps
 from serjax.features import FeatureSpec
-
-
-def _config(**model):
-    config = config_lib.base_config()
-    config.data.sample_rate = 8000
-    config.features.n_fft = 256
-    config.features.win_length = 200
-    config.features.hop_length = 80
-    config.features.n_mels = 16
-    config.model.name = "lstm"
-    config.model.hidden_sizes = (8,)
-    config.model.dropout = 0.0
-    config.model.input_dropout = 0.0
-    for key, value in model.items():
-        config.model[key] = value
-    return config
 
 
 def _batch(seed=0, batch=4, samples=4000):
@@ -43,8 +27,8 @@ def _batch(seed=0, batch=4, samples=4000):
     }
 
 
-def test_l2_penalty_sums_squares_of_the_selected_parameters_only():
-    model = forward.create_model(_config(), 2, seed=0)
+def test_l2_penalty_sums_squares_of_the_selected_parameters_only(tiny_config):
+    model = forward.create_model(tiny_config(), 2, seed=0)
     params = nnx.state(model, nnx.Param)
     head = sum(
         float(jnp.sum(v.get_value() ** 2))
@@ -59,8 +43,8 @@ def test_l2_penalty_sums_squares_of_the_selected_parameters_only():
 
 @pytest.mark.trains
 @pytest.mark.parametrize("segmented", [False, True])
-def test_train_steps_lower_the_loss(segmented):
-    config = _config()
+def test_train_steps_lower_the_loss(segmented, tiny_config):
+    config = tiny_config()
     config.features.segment_frames = 10 if segmented else 0
     config.features.segment_shift = 5
     config.optim.learning_rate = 0.02
@@ -78,8 +62,8 @@ def test_train_steps_lower_the_loss(segmented):
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_with_augmentation_off_training_sees_the_evaluation_features():
-    config = _config()
+def test_with_augmentation_off_training_sees_the_evaluation_features(tiny_config):
+    config = tiny_config()
     spec = FeatureSpec.from_config(config)
     model, _ = steps.build_model_and_optimizer(config, 2)
     model.eval()
@@ -98,8 +82,8 @@ def test_with_augmentation_off_training_sees_the_evaluation_features():
     assert not np.allclose(np.asarray(augmented), np.asarray(evaluated))
 
 
-def test_eval_step_averages_segment_probabilities_per_utterance():
-    config = _config()
+def test_eval_step_averages_segment_probabilities_per_utterance(tiny_config):
+    config = tiny_config()
     config.features.segment_frames = 10
     config.features.segment_shift = 5
     spec = FeatureSpec.from_config(config)
@@ -121,8 +105,8 @@ def test_eval_step_averages_segment_probabilities_per_utterance():
         np.testing.assert_allclose(float(losses[b]), -np.log(expected[label]), rtol=1e-5)
 
 
-def test_drawn_segments_give_the_logits_of_those_segments_only():
-    config = _config()
+def test_drawn_segments_give_the_logits_of_those_segments_only(tiny_config):
+    config = tiny_config()
     config.features.segment_frames = 10
     config.features.segment_shift = 5
     spec = FeatureSpec.from_config(config)

@@ -4,28 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from serjax import config_lib, data, train
-
-
-def _config(**model):
-    config = config_lib.base_config()
-    config.data.sample_rate = 8000
-    config.features.n_fft = 256
-    config.features.win_length = 200
-    config.features.hop_length = 80
-    config.features.n_mels = 16
-    config.model.name = "lstm"
-    config.model.hidden_sizes = (8,)
-    config.model.dropout = 0.0
-    config.model.input_dropout = 0.0
-    for key, value in model.items():
-        config.model[key] = value
-    return config
+from serjax import data, train
 
 
 @pytest.mark.trains
-def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path):
-    config = _config()
+def test_a_non_finite_loss_stops_the_run_naming_the_step(tmp_path, tiny_config):
+    config = tiny_config()
     config.train.epochs = 3
     config.train.batch_size = 2
     config.train.eval_batch_size = 2
