@@ -64,14 +64,20 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
+try:  # the peers are the bench extra, never a dependency of serjax itself
+    import torch
+    import torchaudio
+except ModuleNotFoundError as error:
+    sys.exit(
+        f"benchmarks/peers.py needs PyTorch and torchaudio ({error.name} is missing): "
+        "pip install -e '.[bench]' in a separate environment, as this script's docstring says"
+    )
 import dsp_throughput as dt
 import jax
 import jax.numpy as jnp
 import librosa
 import numpy as np
 import peer_models as pm
-import torch
-import torchaudio
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 from threadpoolctl import threadpool_limits
