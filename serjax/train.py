@@ -196,17 +196,21 @@ class FoldTrainer:
         return Progress(**meta["progress"])
 
     # -- evaluation ---------------------------------------------------------------------------
-    def predict(self, part: SplitData) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities ``[N, K]`` and per-utterance losses ``[N]`` in input order."""
-        probs, losses = [], []
-        for batch in data.iterate_batches(
+    def eval_batches(self, part: SplitData):
+        """``part``'s evaluation batches, in input order (the plan stacked runs share)."""
+        return data.iterate_batches(
             part.waveforms,
             part.labels,
             batch_size=self.config.train.eval_batch_size,
             buckets=self.buckets,
             shuffle=False,
             seed=0,
-        ):
+        )
+
+    def predict(self, part: SplitData) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities ``[N, K]`` and per-utterance losses ``[N]`` in input order."""
+        probs, losses = [], []
+        for batch in self.eval_batches(part):
             p, loss = self._eval(self.state[0], self.runtime.put_batch(batch))
             keep = np.asarray(batch.mask)
             probs.append(np.asarray(p)[keep])

@@ -176,16 +176,7 @@ class StackedTrainer:
         """Each member's probabilities ``[N_k, C]`` and losses ``[N_k]`` of its part (in input
         order), all members in one eval step per batch; a None or empty part gives empty ones."""
         plans = [
-            iter(())
-            if part is None or not len(part)
-            else data.iterate_batches(
-                part.waveforms,
-                part.labels,
-                batch_size=t.config.train.eval_batch_size,
-                buckets=t.buckets,
-                shuffle=False,
-                seed=0,
-            )
+            iter(()) if part is None or not len(part) else t.eval_batches(part)
             for t, part in zip(self.trainers, parts, strict=True)
         ]
         probs = [[] for _ in self.trainers]
