@@ -141,6 +141,9 @@ def base_config() -> ml_collections.ConfigDict:
     optim.plateau_factor = 0.5  # plateau: multiply the learning rate by this ...
     optim.plateau_patience = 3  # ... after this many epochs without a lower validation loss
     optim.class_weighted = False  # weight the loss by inverse class frequency
+    # Label smoothing (Szegedy et al. 2016, optax.smooth_labels): the training targets become
+    # (1 - a) * one-hot + a / K; 0 trains on the one-hot (or mixup) targets as they are.
+    optim.label_smoothing = 0.0
     # Functionals classifier: candidate values of optim.l2, the one with the best validation UA
     # over the training speakers (each held out once) is used; () uses optim.l2 as it is.
     optim.l2_grid = ()
@@ -270,6 +273,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for name in ("train.epochs", "train.batch_size", "train.eval_batch_size"):
         if _get(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {_get(config, name)}")
+    if not 0.0 <= config.optim.label_smoothing < 1.0:
+        raise ValueError(
+            f"optim.label_smoothing must be in [0, 1), got {config.optim.label_smoothing}"
+        )
     if config.optim.learning_rate <= 0:
         raise ValueError(f"optim.learning_rate must be positive, got {config.optim.learning_rate}")
     if config.train.keep_latest < 1:

@@ -85,6 +85,7 @@ class StepConfig:
     num_classes: int
     l2: float = 0.0
     l2_params: str = "head"
+    label_smoothing: float = 0.0  # optim.label_smoothing
     augment: augment.AugmentConfig | None = None  # training only; None or disabled: no change
     seed: int = 0
 
@@ -135,6 +136,8 @@ def train_step(graphdef, state, batch, class_weights, step: StepConfig, seed=Non
         else:
             targets = augment.mixup_targets(batch["labels"], step.num_classes, pairing)
         weight = weight * (targets @ class_weights)[:, None]
+        if step.label_smoothing:  # after the class weights, which follow the true labels
+            targets = optax.smooth_labels(targets, step.label_smoothing)
         ce = optax.softmax_cross_entropy(logits, jnp.broadcast_to(targets[:, None], logits.shape))
         loss = jnp.sum(ce * weight) / jnp.maximum(jnp.sum(weight), 1e-9)
         if step.l2:

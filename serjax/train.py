@@ -124,6 +124,7 @@ class FoldTrainer:
             num_classes=len(class_names),
             l2=float(config.optim.l2),
             l2_params=config.optim.l2_params,
+            label_smoothing=float(config.optim.label_smoothing),
             augment=augment.AugmentConfig.from_config(config.augment),
             seed=config.seed,
         )

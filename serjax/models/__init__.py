@@ -82,9 +82,10 @@ and pools are written (time, feature); ``K`` is ``num_classes``.
 
 :func:`hparam_defaults` lists each model's hyper-parameters. The recurrent stacks take
 ``hidden_sizes``, ``input_dropout``, ``dropout`` (between recurrent layers),
-``pooling`` ("last" | "mean" | "attention"), ``attention_size``, ``output_dropout`` (on the
-pooling), ``head_sizes`` (hidden ReLU layers of the head) and ``head_dropout`` (after each of
-them). The reference systems that are not a default:
+``pooling`` ("last" | "mean" | "stats": mean and deviation | "attention"),
+``attention_size``, ``output_dropout`` (on the pooling), ``head_sizes`` (hidden ReLU layers
+of the head) and ``head_dropout`` (after each of them). The reference systems that are not
+a default:
 
 * S2 final model: ``lstm`` with ``hidden_sizes=(256, 64)``, ``input_dropout=0``,
   ``dropout=p``, ``output_dropout=p``, ``head_sizes=(128,)``, ``head_dropout=p`` on 1

@@ -36,6 +36,7 @@ from serjax.models.layers import (
     check_input,
     masked_mean,
     normalize_lengths,
+    statistics_pooling,
     zero_padding,
 )
 from serjax.models.recurrent import (
@@ -46,7 +47,7 @@ from serjax.models.recurrent import (
 )
 from serjax.validation import one_of, positive
 
-TIME_POOLINGS = ("flatten", "mean")
+TIME_POOLINGS = ("flatten", "mean", "stats")
 
 
 class ConvRecurrent(RecurrentTail):
@@ -291,7 +292,9 @@ class ConvClassifier(nnx.Module):
     describes). ``time_pooling="flatten"`` flattens the whole ``[T', F', C]`` map of a
     ``num_frames``-frame input (shorter inputs are zero-padded up to it, as S3 pads every
     map to the longest file; positions past an utterance's valid length are zero in the
-    flattened vector); ``"mean"`` averages the valid steps instead and accepts any length.
+    flattened vector); ``"mean"`` averages the valid steps instead and accepts any length;
+    ``"stats"`` concatenates their mean and standard deviation
+    (:func:`~serjax.models.layers.statistics_pooling`).
     """
 
     def __init__(
@@ -349,7 +352,7 @@ class ConvClassifier(nnx.Module):
             )
             head_in = steps * step_features
         else:
-            head_in = step_features
+            head_in = 2 * step_features if time_pooling == "stats" else step_features
         self.model_name = name
         self.num_features = num_features
         self.num_frames = num_frames
@@ -391,4 +394,6 @@ class ConvClassifier(nnx.Module):
         h = h.reshape(b, h.shape[1], -1)
         if self.time_pooling == "flatten":
             return self.head(h.reshape(b, -1))
+        if self.time_pooling == "stats":
+            return self.head(statistics_pooling(h, lengths))
         return self.head(masked_mean(h, lengths))

@@ -37,7 +37,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "leaky_relu": lambda x: nnx.leaky_relu(x, negative_slope=LEAKY_RELU_SLOPE),
     "tanh": jnp.tanh,
 }
-POOLINGS = ("last", "mean", "attention")
+POOLINGS = ("last", "mean", "stats", "attention")
 PADDINGS = ("SAME", "VALID")
 POOL_KINDS = ("max", "avg")
 
@@ -83,6 +83,15 @@ def masked_mean(x: jax.Array, lengths: jax.Array) -> jax.Array:
     mask = dsp.frame_mask(lengths, x.shape[1])[..., None]
     total = jnp.sum(jnp.where(mask, x, 0.0), axis=1)
     return total / jnp.maximum(lengths, 1)[:, None].astype(x.dtype)
+
+
+def statistics_pooling(x: jax.Array, lengths: jax.Array) -> jax.Array:
+    """Mean and standard deviation of ``x: [B, T, D]`` over the valid steps, concatenated
+    -> ``[B, 2D]`` (zeros for an empty row): the x-vector's statistics pooling (Snyder et al.,
+    "X-vectors: robust DNN embeddings for speaker recognition", ICASSP 2018)."""
+    mean, var = dsp.masked_mean_var(x, lengths)
+    # The epsilon keeps the gradient of sqrt finite where a feature is constant.
+    return jnp.concatenate([mean[:, 0], jnp.sqrt(var[:, 0] + 1e-8)], axis=-1)
 
 
 def conv_lengths(lengths: jax.Array, kernel: int, padding: str) -> jax.Array:

@@ -29,6 +29,7 @@ from serjax.models.layers import (
     check_input,
     masked_mean,
     normalize_lengths,
+    statistics_pooling,
 )
 from serjax.validation import one_of, positive
 
@@ -227,8 +228,9 @@ class RecurrentEncoder(nnx.Module):
     """A stack of recurrent layers with dropout between them, then pooling over time.
 
     ``pooling``: "last" (last valid output; for a bidirectional top layer the forward
-    last and the backward last, as Keras), "mean" (masked mean over time) or "attention"
-    (additive attention over the valid steps).
+    last and the backward last, as Keras), "mean" (masked mean over time), "stats" (masked
+    mean and standard deviation, :func:`~serjax.models.layers.statistics_pooling`; twice the
+    width) or "attention" (additive attention over the valid steps).
     """
 
     def __init__(
@@ -255,7 +257,7 @@ class RecurrentEncoder(nnx.Module):
                 size = hidden
         self.layers = nnx.List(layers)
         self.dropouts = nnx.List([nnx.Dropout(dropout, rngs=rngs) for _ in hidden_sizes[1:]])
-        self.out_features = size
+        self.out_features = 2 * size if pooling == "stats" else size
         self.attention = (
             AdditiveAttention(size, attention_size, rngs=rngs) if pooling == "attention" else None
         )
@@ -269,6 +271,8 @@ class RecurrentEncoder(nnx.Module):
             return last
         if self.pooling == "mean":
             return masked_mean(y, lengths)
+        if self.pooling == "stats":
+            return statistics_pooling(y, lengths)
         return self.attention(y, lengths)
 
 

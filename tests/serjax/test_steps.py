@@ -62,6 +62,26 @@ def test_train_steps_lower_the_loss(segmented, tiny_config):
     assert losses[-1] < 0.5 * losses[0]
 
 
+def test_label_smoothing_trains_on_the_smoothed_targets(tiny_config):
+    config = tiny_config()
+    spec = FeatureSpec.from_config(config)
+    model, optimizer = steps.build_model_and_optimizer(config, 2)
+    batch = _batch()
+    step = steps.StepConfig(spec=spec, num_classes=2, label_smoothing=0.2)
+    logits, _, _ = steps._logits(model, batch["waveforms"], batch["lengths"], batch["mask"], step)
+    log_p = np.asarray(jax.nn.log_softmax(logits[:, 0]))
+    real = np.asarray(batch["mask"])
+    # (1 - a) * one-hot + a / K, by hand; the class weights (2 and 1) follow the true label.
+    weights = np.array([2.0, 1.0])
+    labels = np.asarray(batch["labels"])
+    targets = 0.8 * np.eye(2)[labels] + 0.1
+    ce = -(targets * log_p).sum(-1)
+    expected = (ce * weights[labels])[real].sum() / weights[labels][real].sum()
+    graphdef, state = nnx.split((model, optimizer))
+    _, loss = steps.train_step(graphdef, state, batch, jnp.asarray(weights), step)
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
 def test_with_augmentation_off_training_sees_the_evaluation_features(tiny_config):
     config = tiny_config()
     spec = FeatureSpec.from_config(config)

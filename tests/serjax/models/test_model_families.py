@@ -119,6 +119,26 @@ def test_shape_padding_invariance_and_jit(name):
     np.testing.assert_allclose(_logits(model, x_more, lengths), eager, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "name, pooling", [("lstm", dict(pooling="stats")), ("cnn", dict(time_pooling="stats"))]
+)
+def test_statistics_pooling_ignores_padding(name, pooling):
+    _, features, hparams = TINY[name]
+    model = create_model(
+        name,
+        num_features=features,
+        num_classes=NUM_CLASSES,
+        rngs=nnx.Rngs(0),
+        **{**hparams, **pooling},
+    )
+    model.eval()
+    x, lengths, _ = _batch(name)
+    x_more, _, _ = _batch(name, extra=7, seed=5)
+    logits = _logits(model, x, lengths)
+    assert logits.shape == (BATCH, NUM_CLASSES)
+    np.testing.assert_allclose(_logits(model, x_more, lengths), logits, atol=1e-5)
+
+
 @pytest.mark.trains
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_gradient_step_lowers_loss_and_reaches_every_parameter(name):

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from serjax.models.layers import AdditiveAttention, ConvBlock, masked_mean, pool
+from serjax.models.layers import (
+    AdditiveAttention,
+    ConvBlock,
+    masked_mean,
+    pool,
+    statistics_pooling,
+)
 
 LENGTHS = np.array([9, 5, 1, 0], np.int32)
 
@@ -124,3 +130,18 @@ def test_masked_mean_and_empty_rows():
     h = jnp.arange(12.0).reshape(2, 3, 2)
     out = masked_mean(h, jnp.asarray([2, 0]))
     np.testing.assert_allclose(out, [[1.0, 2.0], [0.0, 0.0]])
+
+
+def test_statistics_pooling_is_mean_and_deviation_of_the_valid_steps():
+    rng = np.random.default_rng(5)
+    h = rng.normal(size=(4, 9, 3)).astype(np.float32)
+    # Garbage past each length must not reach the statistics.
+    h = np.where(np.arange(9)[None, :, None] >= LENGTHS[:, None, None], 1e3, h)
+    out = np.asarray(statistics_pooling(jnp.asarray(h), jnp.asarray(LENGTHS)))
+    assert out.shape == (4, 6)
+    for b, length in enumerate(LENGTHS[:3]):
+        valid = h[b, :length]
+        np.testing.assert_allclose(out[b, :3], valid.mean(0), rtol=1e-5, atol=1e-6)
+        # Population deviation (ddof 0), as numpy's default; 1e-4 is the epsilon's sqrt.
+        np.testing.assert_allclose(out[b, 3:], valid.std(0), rtol=1e-4, atol=2e-4)
+    np.testing.assert_allclose(out[3], [0, 0, 0, 1e-4, 1e-4, 1e-4], atol=1e-7)
