@@ -73,6 +73,14 @@ def test_invalid_choice_names_the_field_and_the_valid_values(field, value):
         config_lib.validate(config)
 
 
+@pytest.mark.parametrize("value", [-0.1, 1.0])
+def test_label_smoothing_outside_zero_to_one_names_the_field(value):
+    config = config_lib.base_config()
+    config.optim.label_smoothing = value
+    with pytest.raises(ValueError, match=r"optim\.label_smoothing must be in \[0, 1\)"):
+        config_lib.validate(config)
+
+
 @pytest.mark.parametrize(
     ("segment_frames", "segment_batch", "segment_group"),
     [(0, 128, 1), (25, 128, 3), (25, -1, 1), (25, 128, 0)],
