@@ -40,7 +40,7 @@ def get_config():
     config.optim.warmup_epochs = 2.0
     config.optim.label_smoothing = 0.1
     config.optim.class_weighted = True
-    config.train.epochs = 30
+    config.train.epochs = 20
     config.train.batch_size = 16
     config.augment.enabled = True
     config.augment.time_masks = 2
