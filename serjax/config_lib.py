@@ -144,6 +144,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Label smoothing (Szegedy et al. 2016, optax.smooth_labels): the training targets become
     # (1 - a) * one-hot + a / K; 0 trains on the one-hot (or mixup) targets as they are.
     optim.label_smoothing = 0.0
+    # > 0: evaluate, keep as best and infer with an exponential moving average of the
+    # parameters (this decay per step; e.g. 0.999) instead of the last ones; 0 is off.
+    optim.ema_decay = 0.0
     # Functionals classifier: candidate values of optim.l2, the one with the best validation UA
     # over the training speakers (each held out once) is used; () uses optim.l2 as it is.
     optim.l2_grid = ()
@@ -276,6 +279,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not 0.0 <= config.optim.label_smoothing < 1.0:
         raise ValueError(
             f"optim.label_smoothing must be in [0, 1), got {config.optim.label_smoothing}"
+        )
+    if not 0.0 <= config.optim.ema_decay < 1.0:
+        raise ValueError(f"optim.ema_decay must be in [0, 1), got {config.optim.ema_decay}")
+    if config.optim.ema_decay and config.train.vectorize != "none":
+        raise ValueError(
+            "optim.ema_decay > 0 is not supported with train.vectorize; use vectorize='none'"
         )
     if config.optim.learning_rate <= 0:
         raise ValueError(f"optim.learning_rate must be positive, got {config.optim.learning_rate}")

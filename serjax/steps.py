@@ -9,6 +9,7 @@ inference runs) plus the loss. :mod:`serjax.train` runs them for one fold,
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +46,65 @@ def create_optimizer(
         base = optax.inject_hyperparams(optax.sgd)(
             learning_rate=learning_rate, momentum=cfg.momentum
         )
+    transforms = [base]
     if cfg.grad_clip > 0:
-        return optax.chain(optax.clip_by_global_norm(cfg.grad_clip), base)
-    return base
+        transforms.insert(0, optax.clip_by_global_norm(cfg.grad_clip))
+    if cfg.ema_decay > 0:
+        transforms.append(parameter_average(cfg.ema_decay))
+    return transforms[0] if len(transforms) == 1 else optax.chain(*transforms)
+
+
+class ParameterAverage(NamedTuple):
+    """State of :func:`parameter_average`: updates counted, and the (biased) average."""
+
+    count: jax.Array
+    average: optax.Params
+
+
+def parameter_average(decay: float) -> optax.GradientTransformation:
+    """An exponential moving average of the parameters after every update, kept in the
+    optimiser state (so checkpoints, resumption and stacked models carry it); the updates
+    pass unchanged.
+
+    ``average_t = decay * average_{t-1} + (1 - decay) * params_t`` from zeros, read through
+    :func:`averaged_parameters` with Adam's bias correction ``1 / (1 - decay**t)``: weight
+    averaging as in Polyak & Juditsky (1992) and the EMA of Tarvainen & Valpola (2017).
+    """
+
+    def init(params):
+        return ParameterAverage(jnp.zeros([], jnp.int32), jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates, state, params):
+        new = optax.apply_updates(params, updates)
+        average = jax.tree.map(lambda a, p: decay * a + (1 - decay) * p, state.average, new)
+        return updates, ParameterAverage(optax.safe_increment(state.count), average)
+
+    return optax.GradientTransformation(init, update)
+
+
+def averaged_parameters(opt_state, decay: float) -> dict | None:
+    """The bias-corrected parameter average inside an ``nnx.Optimizer``'s state, as the pure
+    dict of ``nnx.state(model, nnx.Param)``, or None without :func:`parameter_average`."""
+    nodes = jax.tree.leaves(opt_state, is_leaf=lambda n: isinstance(n, ParameterAverage))
+    nodes = [n for n in nodes if isinstance(n, ParameterAverage)]
+    if not nodes:
+        return None
+    count = jnp.maximum(nodes[0].count.get_value(), 1).astype(jnp.float32)
+    correction = 1.0 - jnp.power(decay, count)
+    return jax.tree.map(lambda a: a / correction, nnx.to_pure_dict(nodes[0].average))
+
+
+def evaluation_model_state(graphdef, state, decay: float) -> nnx.State:
+    """The model state that evaluation, the best checkpoint and inference use: the trained
+    one, with its parameters replaced by their average when the optimiser keeps one
+    (``optim.ema_decay > 0``)."""
+    model, optimizer = nnx.merge(graphdef, state)
+    average = averaged_parameters(optimizer.opt_state, decay)
+    if average is not None:
+        params = nnx.state(model, nnx.Param)
+        nnx.replace_by_pure_dict(params, average)
+        nnx.update(model, params)
+    return nnx.state(model)
 
 
 def build_model_and_optimizer(

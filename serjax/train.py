@@ -28,7 +28,14 @@ from serjax import augment, data, features, forward, metrics, writers
 from serjax.checkpointing import Checkpointer
 from serjax.features import FeatureSpec
 from serjax.progress import format_duration
-from serjax.steps import StepConfig, build_model_and_optimizer, eval_step, hyperparams, train_step
+from serjax.steps import (
+    StepConfig,
+    build_model_and_optimizer,
+    eval_step,
+    evaluation_model_state,
+    hyperparams,
+    train_step,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +193,11 @@ class FoldTrainer:
     def _save(self, progress: Progress, best: bool) -> None:
         items = _items(jax.device_get(self.state))
         if best:
-            self.checkpoints.save_best(progress.step, items, self._meta(progress))
+            # Inference reads the best model item: with a parameter average, that average.
+            averaged = {**items, "model": nnx.to_pure_dict(self.eval_model_state())}
+            self.checkpoints.save_best(
+                progress.step, jax.device_get(averaged), self._meta(progress)
+            )
         self.checkpoints.save_latest(progress.step, items, self._meta(progress))
 
     def restore(self, which: str) -> Progress:
@@ -208,11 +219,19 @@ class FoldTrainer:
             seed=0,
         )
 
+    def eval_model_state(self) -> nnx.State:
+        """The model state evaluated: the trained one, or its parameter average
+        (``optim.ema_decay``, :func:`serjax.steps.evaluation_model_state`)."""
+        if not self.config.optim.ema_decay:
+            return self.state[0]
+        return evaluation_model_state(self.train_graph, self.state, self.config.optim.ema_decay)
+
     def predict(self, part: SplitData) -> tuple[np.ndarray, np.ndarray]:
         """Class probabilities ``[N, K]`` and per-utterance losses ``[N]`` in input order."""
         probs, losses = [], []
+        model_state = self.eval_model_state()
         for batch in self.eval_batches(part):
-            p, loss = self._eval(self.state[0], self.runtime.put_batch(batch))
+            p, loss = self._eval(model_state, self.runtime.put_batch(batch))
             keep = np.asarray(batch.mask)
             probs.append(np.asarray(p)[keep])
             losses.append(np.asarray(loss)[keep])

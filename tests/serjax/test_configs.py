@@ -82,6 +82,18 @@ def test_label_smoothing_outside_zero_to_one_names_the_field(value):
 
 
 @pytest.mark.parametrize(
+    ("ema_decay", "vectorize", "message"),
+    [(1.0, "none", r"optim\.ema_decay must be in"), (0.9, "folds", "not supported with")],
+)
+def test_parameter_average_needs_a_decay_below_one_and_one_model(ema_decay, vectorize, message):
+    config = config_lib.base_config()
+    config.optim.ema_decay = ema_decay
+    config.train.vectorize = vectorize
+    with pytest.raises(ValueError, match=message):
+        config_lib.validate(config)
+
+
+@pytest.mark.parametrize(
     ("segment_frames", "segment_batch", "segment_group"),
     [(0, 128, 1), (25, 128, 3), (25, -1, 1), (25, 128, 0)],
 )
