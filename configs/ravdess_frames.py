@@ -1,0 +1,21 @@
+"""serjax's frame-level network on RAVDESS speech, 6 actor-disjoint folds of 4 actors.
+
+    python -m serjax.main --config=configs/ravdess_frames.py --workdir=runs/ravdess_frames
+
+The network and training of ``configs/emodb_frames.py`` on RAVDESS's 8 classes, over the folds
+of ``configs/ravdess_serjax.py`` (same seed: the same actors in each fold, so that the two
+runs can be fused: ``python -m serjax.fusion --runs=runs/ravdess_serjax,runs/ravdess_frames
+--workdir=runs/ravdess_fused``).
+"""
+
+from pathlib import Path
+
+from serjax import config_lib
+
+
+def get_config():
+    config = config_lib.load_config_file(Path(__file__).with_name("emodb_frames.py"))
+    config.data.corpora = ("ravdess",)
+    config.data.protocol = "speaker_kfold"
+    config.data.folds = 6
+    return config
