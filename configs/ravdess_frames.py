@@ -3,10 +3,9 @@
     python -m serjax.main --config=configs/ravdess_frames.py --workdir=runs/ravdess_frames
 
 The network and training of ``configs/emodb_frames.py`` (12 epochs instead of 20) on
-RAVDESS's 8 classes, over the folds
-of ``configs/ravdess_serjax.py`` (same seed: the same actors in each fold, so that the two
-runs can be fused: ``python -m serjax.fusion --runs=runs/ravdess_serjax,runs/ravdess_frames
---workdir=runs/ravdess_fused``).
+RAVDESS's 8 classes, over the folds of ``configs/ravdess_serjax.py`` (same seed: the same
+actors in each fold, so that the two runs can be fused: ``python -m serjax.fusion
+--runs=runs/ravdess_serjax,runs/ravdess_frames --workdir=runs/ravdess_fused``).
 """
 
 from pathlib import Path
