@@ -6,6 +6,10 @@ The network and training of ``configs/emodb_frames.py`` (12 epochs instead of 20
 RAVDESS's 8 classes, over the folds of ``configs/ravdess_serjax.py`` (same seed: the same
 actors in each fold, so that the two runs can be fused: ``python -m serjax.fusion
 --runs=runs/ravdess_serjax,runs/ravdess_frames --workdir=runs/ravdess_fused``).
+
+Measured (that command, 2-core CPU at a load average of 2-4, 30.3 min): UA 40.3 %, WA 39.7 %,
+macro-F1 36.9 %, per fold UA 40.3 ± 10.6 %. Fused with ``configs/ravdess_serjax.py``: UA
+71.4 % (alone 71.2 %); test actors not adapted to: 58.2 % (alone 56.4 %). One seed.
 """
 
 from pathlib import Path
