@@ -11,12 +11,11 @@ a cosine schedule with warm-up; each fold keeps the epoch with the best UA on a 
 speaker drawn from its training speakers (never the test speaker).
 
 Measured (that command, 2-core CPU at a load average of 2-4, 78.7 min for the ten folds): UA
-60.8 %, WA 58.9 %, macro-F1 57.3 %, per fold UA 59.4 ± 10.1 %. Fused with
-``configs/emodb_serjax.py`` (below): UA 86.4 % (the functionals alone 87.5 %); with the test
-speaker not adapted to, 81.2 % (alone 79.1 %). One seed.
-
-Its late fusion with the functionals system (``configs/emodb_serjax.py``) is scored by
-``python -m serjax.fusion --runs=runs/emodb_serjax,runs/emodb_frames --workdir=runs/emodb_fused``.
+60.8 %, WA 58.9 %, macro-F1 57.3 %, per fold UA 59.4 ± 10.1 %. One seed. Its late fusion
+with the functionals system (``configs/emodb_serjax.py``),
+``python -m serjax.fusion --runs=runs/emodb_serjax,runs/emodb_frames --workdir=runs/emodb_fused``,
+gives UA 86.4 % (the functionals alone 87.5 %); with the test speaker not adapted to, 81.2 %
+(alone 79.1 %).
 """
 
 from serjax import config_lib

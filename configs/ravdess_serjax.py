@@ -10,7 +10,7 @@ speaker-standardised figures under ``test`` and the unadapted ones under ``test_
 
 Measured (the command above; 2-core CPU shared with other work, load average 10-13, 30 min
 wall for the six folds including the 1440 files' functionals, an upper bound), pooled over the
-1440 test predictions: speaker-standardised (``test``) WA 71.7 %, UA 71.2 %, macro-F1 70.9 %,
+1440 test predictions: speaker-standardised (``test``) WA 71.7 %, UA 71.2 %, macro-F1 70.8 %,
 per fold WA 71.7 ± 4.8 %, UA 71.2 ± 4.8 % (64.8 % to 80.5 %); test actors not adapted to
 (``test_unadapted``) WA 56.8 %, UA 56.4 %, macro-F1 56.1 %. Without the default silence
 trimming and DC removal the same system scored UA 67.0 %.

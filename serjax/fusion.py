@@ -94,7 +94,7 @@ def fuse(
     if len(runs) < 2:
         raise ValueError(f"fusion needs two or more runs, got {len(runs)}")
     w = np.ones(len(runs)) if weights is None else np.asarray(weights, np.float64)
-    if w.shape != (len(runs),) or np.any(w < 0) or not np.sum(w) > 0:
+    if w.shape != (len(runs),) or not np.all(np.isfinite(w)) or np.any(w < 0) or not np.sum(w) > 0:
         raise ValueError(
             f"weights must be {len(runs)} non-negative numbers, not all 0; got {weights}"
         )
@@ -136,9 +136,19 @@ def fuse_and_write(
     workdirs: Sequence[str | Path], output: str | Path, weights: Sequence[float] | None = None
 ) -> dict:
     """:func:`fuse`, with the report written into ``output`` (created; files written
-    atomically)."""
-    report, class_names = fuse(workdirs, weights)
+    atomically).
+
+    Raises:
+      ValueError: ``output`` is one of the runs, or holds a report that is not a fusion's
+        (it would be overwritten), besides :func:`fuse`'s errors.
+    """
     output = Path(output)
+    if any(output.resolve() == Path(run).resolve() for run in workdirs):
+        raise ValueError(f"--workdir {output} is one of the runs; its report would be replaced")
+    existing = output / "results.json"
+    if existing.exists() and "fusion" not in json.loads(existing.read_text()):
+        raise ValueError(f"{existing} is a run's report, not a fusion's; choose another --workdir")
+    report, class_names = fuse(workdirs, weights)
     output.mkdir(parents=True, exist_ok=True)
     report["class_names"] = class_names
     write_report(output, report, class_names)
@@ -173,11 +183,21 @@ def main(args) -> int:
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     try:
         weights = [float(x) for x in args.weights.split(",")] if args.weights else None
+    except ValueError:
+        print(
+            f"error: --weights must be comma-separated numbers, got {args.weights!r}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
         report = fuse_and_write(runs, args.workdir, weights)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(metrics.classification_report(report["test"], report["class_names"]))
+    names = report["class_names"]
+    print(metrics.classification_report(report["test"], names))
+    print("Test speakers not adapted to (test_unadapted):")
+    print(metrics.classification_report(report["test_unadapted"], names))
     return 0
 
 

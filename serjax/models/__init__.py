@@ -101,7 +101,8 @@ a default:
 Choices the reports leave open, each a hyper-parameter with its default above: S3's "10x3"
 first kernel is read as coefficients x frames, its padding as PyTorch's default and its later
 kernels are not given; ``cnn`` flattens a fixed ``num_frames`` map, so inputs longer than
-that are a ``ValueError`` (``time_pooling="mean"`` accepts any length). S5 gives neither
+that are a ``ValueError`` (``time_pooling="mean"`` or ``"stats"``, the mean and deviation
+over the valid steps, accept any length). S5 gives neither
 its pools, nor its padding and activation, nor its attention size; its attention is
 ``v . tanh(W h + b)``. S4's time-distributed CNN (kernels and pools read off the printed
 summary) uses the activation of the blocks of ``cnn_lstm_2d``.

@@ -89,8 +89,9 @@ def test_runs_of_other_files_or_folds_are_refused(tmp_path):
         fusion.fuse([tmp_path / "a", tmp_path / "c"])
     with pytest.raises(ValueError, match="two or more"):
         fusion.fuse([tmp_path / "a"])
-    with pytest.raises(ValueError, match="non-negative"):
-        fusion.fuse([tmp_path / "a", tmp_path / "a"], weights=[1, -1])
+    for bad in ([1, -1], [np.inf, 1], [0, 0]):
+        with pytest.raises(ValueError, match="non-negative"):
+            fusion.fuse([tmp_path / "a", tmp_path / "a"], weights=bad)
     with pytest.raises(FileNotFoundError, match="is the run finished"):
         fusion.fuse([tmp_path / "a", tmp_path / "missing"])
 
@@ -107,6 +108,7 @@ def test_command_writes_the_report(tmp_path):
     written = json.loads((out / "results.json").read_text())
     assert written["class_names"] == CLASSES
     assert (out / "classification_report.txt").read_text() in result.stdout
+    assert "not adapted" in result.stdout
     refused = subprocess.run(
         [*command.copy()[:3], f"--runs={tmp_path / 'a'}", f"--workdir={out}"],
         capture_output=True,
@@ -115,3 +117,24 @@ def test_command_writes_the_report(tmp_path):
     )
     assert refused.returncode == 1
     assert "two or more" in refused.stderr
+    letters = subprocess.run(
+        [*command, f"--workdir={out}", "--weights=a,b"], capture_output=True, text=True, timeout=120
+    )
+    assert letters.returncode == 1
+    assert "--weights must be comma-separated numbers" in letters.stderr
+
+
+def test_a_run_s_own_report_is_never_overwritten(tmp_path):
+    _write_run(tmp_path / "a", _folds(0))
+    _write_run(tmp_path / "b", _folds(1))
+    before = (tmp_path / "b" / "results.json").read_text()
+    with pytest.raises(ValueError, match="is one of the runs"):
+        fusion.fuse_and_write([tmp_path / "a", tmp_path / "b"], tmp_path / "b")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "results.json").write_text('{"test": {}}')
+    with pytest.raises(ValueError, match="not a fusion's"):
+        fusion.fuse_and_write([tmp_path / "a", tmp_path / "b"], tmp_path / "other")
+    assert (tmp_path / "b" / "results.json").read_text() == before
+    # A fusion's own report may be rewritten (the same command run again).
+    fusion.fuse_and_write([tmp_path / "a", tmp_path / "b"], tmp_path / "fused")
+    fusion.fuse_and_write([tmp_path / "a", tmp_path / "b"], tmp_path / "fused", weights=[1, 2])
