@@ -1,4 +1,4 @@
-"""One persistent XLA compilation cache for the whole test session, shared by the pytest-xdist
+"""Tests: one persistent XLA compilation cache for the whole session, shared by the pytest-xdist
 workers and by the training jobs the tests start as subprocesses: many tests compile the same
 small programs, and a hit skips XLA's compile without changing any result. The folder is
 temporary, made by the session's first process (the controller) and removed by it at the end;
