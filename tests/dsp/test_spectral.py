@@ -12,53 +12,28 @@ import dsp
 
 SR = 16000
 
-# (n_fft, win_length, hop_length, window, center, pad_mode): librosa's defaults, a short window
-# padded centrally (odd difference too), a Hamming window, and no centring.
+# STFT keyword sets: librosa's defaults, a short window padded centrally (odd difference too),
+# a Hamming window, and no centring.
+_FIELDS = ("n_fft", "win_length", "hop_length", "window", "center", "pad_mode")
 GRID = [
-    (512, 400, 160, "hann", True, "constant"),
-    (512, 401, 128, "hann", True, "reflect"),
-    (256, 256, 100, "hamming", True, "constant"),
-    (512, 320, 160, "hamming", False, "constant"),
+    dict(zip(_FIELDS, row, strict=True))
+    for row in [
+        (512, 400, 160, "hann", True, "constant"),
+        (512, 401, 128, "hann", True, "reflect"),
+        (256, 256, 100, "hamming", True, "constant"),
+        (512, 320, 160, "hamming", False, "constant"),
+    ]
 ]
+_GRID_IDS = ["-".join(map(str, kw.values())) for kw in GRID]
 
 
-def _librosa_stft(x, n_fft, win_length, hop_length, window, center, pad_mode):
-    spectrum = librosa.stft(
-        x,
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-    )
-    return np.swapaxes(spectrum, -1, -2)
+def _librosa_stft(x, **kwargs):
+    return np.swapaxes(librosa.stft(x, **kwargs), -1, -2)
 
 
-@pytest.mark.parametrize(
-    ("n_fft", "win_length", "hop_length", "window", "center", "pad_mode"), GRID
-)
-def test_stft_matches_librosa_float64(
-    x64,
-    fast_jit,
-    tones_and_noise,
-    assert_close,
-    n_fft,
-    win_length,
-    hop_length,
-    window,
-    center,
-    pad_mode,
-):
+@pytest.mark.parametrize("kwargs", GRID, ids=_GRID_IDS)
+def test_stft_matches_librosa_float64(x64, fast_jit, tones_and_noise, assert_close, kwargs):
     x = tones_and_noise(4000, sample_rate=SR, seed=0)
-    kwargs = dict(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-    )
     spectrum = dsp.stft(jnp.asarray(x), **kwargs)
     assert spectrum.dtype == jnp.complex128
     assert_close(spectrum, _librosa_stft(x, **kwargs), rtol=1e-9)
@@ -70,21 +45,9 @@ def test_stft_matches_librosa_float64(
     )
 
 
-@pytest.mark.parametrize(
-    ("n_fft", "win_length", "hop_length", "window", "center", "pad_mode"), GRID
-)
-def test_stft_matches_librosa_float32(
-    fast_jit, tones_and_noise, assert_close, n_fft, win_length, hop_length, window, center, pad_mode
-):
+@pytest.mark.parametrize("kwargs", GRID, ids=_GRID_IDS)
+def test_stft_matches_librosa_float32(fast_jit, tones_and_noise, assert_close, kwargs):
     x = tones_and_noise(4000, sample_rate=SR, seed=1).astype(np.float32)
-    kwargs = dict(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-    )
     spectrum = fast_jit(lambda x: dsp.stft(x, **kwargs))(x)
     assert spectrum.dtype == jnp.complex64
     # The reference is computed in float64 from the same float32 samples.
@@ -123,22 +86,9 @@ def _numpy_rfft_frames(x, n_fft, win_length, hop_length, window, center, pad_mod
     return np.fft.rfft(frames * taper, axis=-1)
 
 
-@pytest.mark.parametrize(
-    ("n_fft", "win_length", "hop_length", "window", "center", "pad_mode"), GRID
-)
-def test_matmul_dft_matches_numpy_rfft(
-    x64, fast_jit, tones_and_noise, assert_close, n_fft, win_length, hop_length, window, center,
-    pad_mode,
-):  # fmt: skip
+@pytest.mark.parametrize("kwargs", GRID, ids=_GRID_IDS)
+def test_matmul_dft_matches_numpy_rfft(x64, fast_jit, tones_and_noise, assert_close, kwargs):
     x = tones_and_noise(4000, sample_rate=SR, seed=3)
-    kwargs = dict(
-        n_fft=n_fft,
-        win_length=win_length,
-        hop_length=hop_length,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-    )
     expected = _numpy_rfft_frames(x, **kwargs)
     spectrum = fast_jit(lambda v: dsp.stft(v, dft="matmul", **kwargs))(x)
     assert spectrum.dtype == jnp.complex128
