@@ -32,9 +32,10 @@ def tiny_lstm_config(**model):
     return config
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_config():
-    """:func:`tiny_lstm_config`, for tests of the steps and the loop."""
+    """:func:`tiny_lstm_config`, for tests of the steps and the loop (a pure function, so one
+    serves the whole session, module fixtures included)."""
     return tiny_lstm_config
 
 

@@ -26,18 +26,9 @@ EPOCHS = [1, 2]
 STEPS = [6, 9]  # per epoch, of folds a and b
 
 
-def _config(epochs):
-    config = config_lib.base_config()
-    config.data.sample_rate = 8000
+def _config(tiny_config, epochs):
+    config = tiny_config(hidden_sizes=(8, 8), input_dropout=0.1, dropout=0.2)
     config.data.num_buckets = 1
-    config.features.n_fft = 256
-    config.features.win_length = 200
-    config.features.hop_length = 80
-    config.features.n_mels = 16
-    config.model.name = "lstm"
-    config.model.hidden_sizes = (8, 8)
-    config.model.input_dropout = 0.1
-    config.model.dropout = 0.2
     config.features.segment_frames = 10
     config.features.segment_shift = 3
     config.optim.learning_rate = 0.02
@@ -70,8 +61,8 @@ FOLDS = {
 }
 
 
-def _configs():
-    return [_config(epochs) for epochs in EPOCHS]
+def _configs(tiny_config):
+    return [_config(tiny_config, epochs) for epochs in EPOCHS]
 
 
 class Killed(Exception):
@@ -112,11 +103,11 @@ def _outcome(trainer, progress, test):
 
 
 @pytest.fixture(scope="module")
-def alone(tmp_path_factory):
+def alone(tmp_path_factory, tiny_config):
     """Each fold trained on its own, as train.vectorize='none' runs it."""
     root = tmp_path_factory.mktemp("alone")
     outcomes = []
-    for trainer in _trainers(root, _configs()):
+    for trainer in _trainers(root, _configs(tiny_config)):
         progress = trainer.train()
         outcome = _outcome(trainer, progress, None)
         outcome["test"] = trainer.test()
@@ -154,8 +145,8 @@ def _train_together(trainers):
     return outcomes
 
 
-def test_stacked_folds_train_as_each_fold_alone(tmp_path, alone):
-    trainers = _trainers(tmp_path, _configs())
+def test_stacked_folds_train_as_each_fold_alone(tmp_path, alone, tiny_config):
+    trainers = _trainers(tmp_path, _configs(tiny_config))
     assert [t.steps_per_epoch for t in trainers] == STEPS
     for got, want in zip(_train_together(trainers), alone, strict=True):
         _assert_same(got, want)
@@ -167,8 +158,8 @@ def test_stacked_folds_train_as_each_fold_alone(tmp_path, alone):
     )
 
 
-def test_a_killed_stacked_run_resumes_every_model(tmp_path, alone):
-    trainers = _trainers(tmp_path, _configs())
+def test_a_killed_stacked_run_resumes_every_model(tmp_path, alone, tiny_config):
+    trainers = _trainers(tmp_path, _configs(tiny_config))
     together = StackedTrainer(trainers)
     real_step, calls = together._train, []
 
@@ -185,7 +176,9 @@ def test_a_killed_stacked_run_resumes_every_model(tmp_path, alone):
         t.close()
     assert [latest_or_none(t.checkpoints.directory) for t in trainers] == STEPS
     # A new process: fresh trainers on the same folders resume both models.
-    for got, want in zip(_train_together(_trainers(tmp_path, _configs())), alone, strict=True):
+    for got, want in zip(
+        _train_together(_trainers(tmp_path, _configs(tiny_config))), alone, strict=True
+    ):
         _assert_same(got, want)
 
 
@@ -200,8 +193,8 @@ def test_stack_and_unstack_are_inverse():
         )
 
 
-def test_models_of_different_configs_are_refused(tmp_path):
-    one, other = _configs()
+def test_models_of_different_configs_are_refused(tmp_path, tiny_config):
+    one, other = _configs(tiny_config)
     other.model.hidden_sizes = (4, 4)
     with pytest.raises(ValueError, match="differ in model"):
         StackedTrainer(_trainers(tmp_path, [one, other]))
