@@ -102,15 +102,19 @@ def test_with_augmentation_off_training_sees_the_evaluation_features(tiny_config
     assert not np.allclose(np.asarray(augmented), np.asarray(evaluated))
 
 
-def test_eval_step_averages_segment_probabilities_per_utterance(tiny_config):
+def _segmented_model(tiny_config):
+    """A tiny model in eval mode on 10-frame segments every 5 frames, and its step config."""
     config = tiny_config()
     config.features.segment_frames = 10
     config.features.segment_shift = 5
-    spec = FeatureSpec.from_config(config)
     model = forward.create_model(config, 2)
     model.eval()
+    return model, steps.StepConfig(spec=FeatureSpec.from_config(config), num_classes=2)
+
+
+def test_eval_step_averages_segment_probabilities_per_utterance(tiny_config):
+    model, step = _segmented_model(tiny_config)
     graphdef, state = nnx.split(model)
-    step = steps.StepConfig(spec=spec, num_classes=2)
     batch = _batch()
     probs, losses = steps.eval_step(graphdef, state, batch, step)
     logits, weight, _ = steps._logits(
@@ -126,13 +130,7 @@ def test_eval_step_averages_segment_probabilities_per_utterance(tiny_config):
 
 
 def test_drawn_segments_give_the_logits_of_those_segments_only(tiny_config):
-    config = tiny_config()
-    config.features.segment_frames = 10
-    config.features.segment_shift = 5
-    spec = FeatureSpec.from_config(config)
-    model = forward.create_model(config, 2)
-    model.eval()
-    step = steps.StepConfig(spec=spec, num_classes=2)
+    model, step = _segmented_model(tiny_config)
     batch = _batch()
     args = (model, batch["waveforms"], batch["lengths"], batch["mask"], step)
     every, every_weight, _ = steps._logits(*args)
