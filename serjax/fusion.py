@@ -71,19 +71,17 @@ def _aligned(result: dict, paths: Sequence[str], run: Path, fold: str) -> dict[s
     }
 
 
-def fuse(
-    workdirs: Sequence[str | Path], weights: Sequence[float] | None = None
-) -> tuple[dict, list[str]]:
-    """The fused report of finished runs (not written) and their class names.
+def fuse(workdirs: Sequence[str | Path], weights: Sequence[float] | None = None) -> dict:
+    """The fused report of finished runs (not written).
 
     Args:
       workdirs: two or more run directories of the same protocol, classes and test files.
       weights: one non-negative weight per run (normalised to sum 1); None: equal weights.
 
     Returns:
-      ``(report, class_names)``: the report has ``folds`` (per fold WA/UA/n), ``fold_summary``,
-      ``test`` (pooled metrics), ``test_unadapted`` and ``fusion`` (runs and weights), and
-      each fold's fused predictions under ``fold_predictions``.
+      The report: ``folds`` (per fold WA/UA/n), ``fold_summary``, ``test`` (pooled metrics),
+      ``test_unadapted``, ``class_names``, ``fusion`` (runs and weights), and each fold's
+      fused predictions under ``fold_predictions``.
 
     Raises:
       ValueError: fewer than two runs, bad weights, or runs whose folds, classes or test files
@@ -129,7 +127,8 @@ def fuse(
     report = experiments.aggregate(fused, class_names)
     report["fusion"] = {"runs": [str(r) for r in runs], "weights": w.tolist(), "rule": "mean"}
     report["fold_predictions"] = {name: r["predictions"] for name, r in fused.items()}
-    return report, class_names
+    report["class_names"] = class_names
+    return report
 
 
 def fuse_and_write(
@@ -148,10 +147,9 @@ def fuse_and_write(
     existing = output / "results.json"
     if existing.exists() and "fusion" not in json.loads(existing.read_text()):
         raise ValueError(f"{existing} is a run's report, not a fusion's; choose another --workdir")
-    report, class_names = fuse(workdirs, weights)
+    report = fuse(workdirs, weights)
     output.mkdir(parents=True, exist_ok=True)
-    report["class_names"] = class_names
-    write_report(output, report, class_names)
+    write_report(output, report, report["class_names"])
     logging.info(
         "Fused %d runs: UA %.1f %%, WA %.1f %% (unadapted UA %.1f %%) -> %s",
         len(workdirs),

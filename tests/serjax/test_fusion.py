@@ -52,8 +52,8 @@ def test_fused_probabilities_are_the_weighted_mean_per_file(tmp_path):
     _write_run(tmp_path / "a", a, unadapted=unadapted)
     # The second run lists its files in another order: fusion matches them by path.
     _write_run(tmp_path / "b", b, order=[5, 4, 3, 2, 1, 0])
-    report, classes = fusion.fuse([tmp_path / "a", tmp_path / "b"], weights=[3, 1])
-    assert classes == CLASSES
+    report = fusion.fuse([tmp_path / "a", tmp_path / "b"], weights=[3, 1])
+    assert report["class_names"] == CLASSES
     expected_probs, expected_unadapted, labels = [], [], []
     for name in ("03", "08"):
         fused = 0.75 * a[name][2] + 0.25 * b[name][2]
