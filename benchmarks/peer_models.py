@@ -31,6 +31,7 @@ Keras layout serjax follows); both counts are printed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from serjax import features
 from serjax.fit_functionals import fit_head
-from serjax.models import create_model
+from serjax.models import create_model, recurrent
 
 NUM_CLASSES = 7
 LEARNING_RATE = 1e-3
@@ -313,6 +314,30 @@ def _xla_bytes(compiled) -> int:
     if analysis is None:
         return 0
     return analysis.temp_size_in_bytes + analysis.output_size_in_bytes
+
+
+@contextlib.contextmanager
+def lstm_implementation(name: str):
+    """While open, serjax's LSTM layers traced inside run as ``name``: ``"scan"`` (as they
+    are, ``recurrent.recurrent_layer``) or ``"cudnn"`` (``recurrent.cudnn_lstm_layer``, same
+    weights, GPU only). Compile inside it: a traced program keeps what it traced."""
+    original = recurrent.recurrent_layer
+
+    def dispatch(x, lengths, kernel, recurrent_kernel, bias, *, cell, reverse):
+        if cell != "lstm":
+            return original(x, lengths, kernel, recurrent_kernel, bias, cell=cell, reverse=reverse)
+        return recurrent.cudnn_lstm_layer(
+            x, lengths, kernel, recurrent_kernel, bias, reverse=reverse
+        )
+
+    if name == "cudnn":
+        recurrent.recurrent_layer = dispatch
+    elif name != "scan":
+        raise ValueError(f"LSTM implementation must be 'scan' or 'cudnn', got {name!r}")
+    try:
+        yield
+    finally:
+        recurrent.recurrent_layer = original
 
 
 def serjax_steps(task: Task, batch: dict, infer: dict, timer: Callable[[], float]):

@@ -35,12 +35,14 @@ Install (a separate environment; PyTorch is never a runtime or test dependency o
     /path/to/benchvenv/bin/python benchmarks/peers.py [--quick] [--device cpu|gpu]
         [--sections frontend,train,infer] [--tasks s1_lstm,bilstm,...] [--repeats N]
         [--compile all|none|frontend,s1_lstm,...] [--torch-threads N[,N...]]
-        [--cpu-devices N] [--librosa-blas-threads N]
+        [--cudnn-lstm] [--cpu-devices N] [--librosa-blas-threads N]
 
 ``--device gpu`` runs JAX on CUDA (``jax_platforms``; the environment then needs JAX's CUDA
 build, ``pip install 'jax[cuda12]'``, beside the CUDA build of torch 2.9.1 that PyPI serves) and
 PyTorch on ``cuda``; librosa stays on the CPU. The front end then runs ``dsp.features`` with
-either DFT (``dft="fft"`` and ``"matmul"``).
+either DFT (``dft="fft"`` and ``"matmul"``), and the LSTM models get a second serjax row with
+their LSTM layers run by cuDNN (``--cudnn-lstm``, on by default there; the rows' agreement in
+loss and probabilities is printed above them).
 
 On a machine shared with other work, PyTorch's OpenMP threads busy-wait for each other: with
 one thread per core the recurrent models' steps took 6 to 24 times as long as with one thread
@@ -430,8 +432,12 @@ def model_sections(args, device: str, sections: set[str]) -> None:
                 ),
             ],
         }
+        if args.cudnn_lstm and task.name != "functionals":
+            _add_cudnn_rows(task, batch, infer, rows, train_s, infer_s)
         for row in rows.values():
-            row[0].peak = _jax_peak(row[0].xla_bytes, on_gpu)
+            for c in row:
+                if c.label.startswith("serjax"):
+                    c.peak = _jax_peak(c.xla_bytes, on_gpu)
         if task.name in args.compile and task.name != "functionals":
             try:
                 compiled_train, compiled_infer, _ = pm.torch_steps(task, batch, infer, device, True)
@@ -456,6 +462,31 @@ def model_sections(args, device: str, sections: set[str]) -> None:
             print_row(f"inference on {b} x {t} x {d}", b, "utt/s", rows["infer"])
 
 
+def _add_cudnn_rows(task, batch, infer, rows, train_s, infer_s) -> None:
+    """Rows for the same serjax model with its LSTM layers run by cuDNN
+    (``serjax.models.recurrent.cudnn_lstm_layer``), after checking that both give the same
+    first training loss and the same probabilities."""
+    try:
+        with pm.lstm_implementation("cudnn"):
+            train_c, infer_c, _ = pm.serjax_steps(task, batch, infer, time.perf_counter)
+        loss_gap = abs(float(train_s.call()) - float(train_c.call()))  # both from the same init
+        prob_gap = float(np.abs(np.asarray(infer_s.call()) - np.asarray(infer_c.call())).max())
+    except Exception as exc:  # no cuDNN here: say so, keep the other rows
+        print(f"  cuDNN LSTM: failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+        return
+    print(
+        f"  cuDNN LSTM vs lax.scan: first loss differs by {loss_gap:.2e}, probabilities "
+        f"by at most {prob_gap:.2e}"
+    )
+    for row, compiled in (("train", train_c), ("infer", infer_c)):
+        rows[row].insert(
+            1,
+            Contender(
+                "serjax jit, cuDNN LSTM", compiled.call, compiled.compile_s, compiled.xla_bytes
+            ),
+        )
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -478,11 +509,17 @@ def main(argv: list[str] | None = None) -> None:
         help="PyTorch intra-op thread counts to run eager PyTorch with (comma-separated; "
         "torch.compile runs with the first); default: one per core, and 1",
     )
+    parser.add_argument(
+        "--cudnn-lstm",
+        action="store_true",
+        help="add rows for serjax's models with cuDNN's LSTM (GPU only; default on a GPU)",
+    )
     parser.add_argument("--cpu-devices", type=int, default=os.cpu_count())
     parser.add_argument("--librosa-blas-threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 5)
+    args.cudnn_lstm = args.cudnn_lstm or args.device == "gpu"
     args.tasks = [t for t in args.tasks.split(",") if t]
     args.torch_threads = [int(n) for n in args.torch_threads.split(",") if n]
     sections = {s for s in args.sections.split(",") if s}

@@ -132,6 +132,60 @@ def recurrent_layer(
     return ys, carry[-1]
 
 
+def cudnn_lstm_weights(
+    kernel: jax.Array, recurrent_kernel: jax.Array, bias: jax.Array
+) -> jax.Array:
+    """Packs one LSTM direction into cuDNN's flat weight vector (``jax.experimental.rnn``).
+
+    cuDNN (like ``torch.nn.LSTM``) keeps ``W_ih [4H, D]``, ``W_hh [4H, H]``, then ``b_ih`` and
+    ``b_hh [4H]``, gates in the order i, f, g, o as here; serjax's single bias goes in ``b_ih``
+    and ``b_hh`` is zero. Returns ``[4H (D + H + 2)]``.
+    """
+    return jnp.concatenate(
+        [kernel.T.ravel(), recurrent_kernel.T.ravel(), bias, jnp.zeros_like(bias)]
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("reverse",))
+def cudnn_lstm_layer(
+    x: jax.Array,
+    lengths: jax.Array,
+    kernel: jax.Array,
+    recurrent_kernel: jax.Array,
+    bias: jax.Array,
+    *,
+    reverse: bool,
+) -> tuple[jax.Array, jax.Array]:
+    """:func:`recurrent_layer` for ``cell="lstm"`` through cuDNN (NVIDIA GPUs only).
+
+    Same arguments, results and padding convention; ``jax.experimental.rnn.lstm`` runs the
+    whole sequence in cuDNN's fused kernels instead of one ``lax.scan`` step per frame. On
+    other backends XLA has no lowering for it and compilation fails.
+    """
+    from jax.experimental import rnn  # imported here: only GPU runs need it
+
+    if reverse:
+        x = reverse_within_lengths(x, lengths)
+    hidden = recurrent_kernel.shape[0]
+    zeros = jnp.zeros((1, x.shape[0], hidden), x.dtype)
+    ys, h_n, _ = rnn.lstm(
+        x,
+        zeros,
+        zeros,
+        cudnn_lstm_weights(kernel, recurrent_kernel, bias),
+        lengths.astype(jnp.int32),
+        input_size=x.shape[-1],
+        hidden_size=hidden,
+        num_layers=1,
+        dropout=0.0,
+        bidirectional=False,
+    )
+    ys = jnp.where(dsp.frame_mask(lengths, x.shape[1])[..., None], ys, 0.0)
+    if reverse:
+        ys = reverse_within_lengths(ys, lengths)
+    return ys, h_n[0]
+
+
 class LSTMLayer(nnx.Module):
     """One LSTM direction over a padded batch.
 

@@ -10,6 +10,8 @@ from serjax.models.recurrent import (
     Bidirectional,
     LSTMLayer,
     SimpleRNNLayer,
+    cudnn_lstm_weights,
+    recurrent_layer,
     reverse_within_lengths,
 )
 
@@ -121,3 +123,26 @@ def test_padding_garbage_does_not_reach_the_backward_direction():
     y2, last2 = _run(layer, garbage, LENGTHS)
     np.testing.assert_allclose(y1, y2, atol=1e-6)
     np.testing.assert_allclose(last1, last2, atol=1e-6)
+
+
+def test_cudnn_weight_layout_runs_the_layer_in_jax_reference_lstm():
+    # jax.experimental.rnn.lstm_ref is the CPU reference of the cuDNN kernel that
+    # cudnn_lstm_layer calls on a GPU: the packed weights must unpack to the same LSTM.
+    from jax.experimental import rnn
+
+    layer = LSTMLayer(D, H, rngs=nnx.Rngs(0))
+    layer.bias[...] = jax.random.normal(jax.random.key(1), (4 * H,))
+    params = (layer.kernel[...], layer.recurrent_kernel[...], layer.bias[...])
+    weights = cudnn_lstm_weights(*params)
+    assert weights.shape == (rnn.get_num_params_in_lstm(D, H, 1, False),)
+    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, D, H, 1, False)
+    np.testing.assert_array_equal(w_ih[0], params[0].T)
+    np.testing.assert_array_equal(w_hh[0], params[1].T)
+
+    x, zeros = _inputs(), jnp.zeros((1, B, H))
+    ys_ref, h_ref, _ = rnn.lstm_ref(
+        x, zeros, zeros, w_ih, w_hh, b_ih, b_hh, LENGTHS, D, H, 1, 0.0, False
+    )
+    ys, last = recurrent_layer(x, LENGTHS, *params, cell="lstm", reverse=False)
+    np.testing.assert_allclose(_valid(ys), _valid(ys_ref), atol=1e-5)
+    np.testing.assert_allclose(last, h_ref[0], atol=1e-5)
