@@ -24,7 +24,7 @@ from flax import nnx
 
 from serjax import models
 from serjax.features import FeatureSpec, frame_statistics, model_inputs, segments, segments_at
-from serjax.models.layers import MIN_SCALE
+from serjax.models.layers import MIN_SCALE, Statistics
 
 
 def create_model(
@@ -38,9 +38,11 @@ def create_model(
       seed: parameter initialisation (stream ``params``) and dropout (``dropout``, seed + 1);
         default ``config.seed``.
 
-    With ``features.frame_standardise="training"`` the model is wrapped in
+    With ``features.frame_standardise="training"`` or ``"speaker"`` the model is wrapped in
     :class:`serjax.models.StandardisedInputs`, whose statistics
-    :func:`fit_input_standardiser` sets before training.
+    :func:`fit_input_standardiser` sets before training (with ``"speaker"`` training and
+    evaluation pass each utterance's speaker's statistics instead; the stored ones are what
+    inference on an unknown speaker uses).
 
     Raises:
       ValueError: unknown model name or hyper-parameter (the message lists the valid ones).
@@ -56,7 +58,7 @@ def create_model(
         rngs=nnx.Rngs(params=seed, dropout=seed + 1),
         **hparams,
     )
-    if config.features.frame_standardise == "training":
+    if config.features.frame_standardise in ("training", "speaker"):
         model = models.StandardisedInputs(
             model, spec.frame_features, time_averaged=spec.time_average
         )
@@ -76,6 +78,26 @@ def fit_input_standardiser(
     model.standardiser.set(mean, np.where(std < MIN_SCALE, 1.0, std))
 
 
+def speaker_statistics(config: ml_collections.ConfigDict, part) -> np.ndarray:
+    """Each utterance's input statistics under ``features.frame_standardise="speaker"``:
+    ``[N, 2, D]``, the mean and population standard deviation of the valid frames of all of
+    its speaker's utterances in ``part`` (a ``serjax.train.SplitData``; speakers by
+    ``Utterance.speaker_id``), a deviation below ``MIN_SCALE`` replaced by 1.
+
+    This is the per-speaker standardisation of the LOSO literature: a test speaker's
+    statistics come from their own unlabelled recordings.
+    """
+    spec = FeatureSpec.from_config(config)
+    speakers = np.array([u.speaker_id for u in part.utterances])
+    stats = np.zeros((len(speakers), 2, spec.frame_features), np.float32)
+    for name in np.unique(speakers):
+        rows = np.flatnonzero(speakers == name)
+        mean, std = frame_statistics([part.waveforms[i] for i in rows], spec)
+        stats[rows, 0] = mean
+        stats[rows, 1] = np.where(std < MIN_SCALE, 1.0, std)
+    return stats
+
+
 def logits_from_inputs(
     model: nnx.Module,
     x: jax.Array,
@@ -83,6 +105,7 @@ def logits_from_inputs(
     mask: jax.Array,
     spec: FeatureSpec,
     drawn: tuple[jax.Array, jax.Array] | None = None,
+    statistics: Statistics | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Logits ``[B, W, K]`` of model inputs and the weight ``[B, W]`` of each.
 
@@ -94,7 +117,11 @@ def logits_from_inputs(
       drawn: training with drawn segments (``train.segment_batch``): ``(index [B, G],
         drawn_mask [B, G])``, the segment numbers of each row to use, so W = G; a segment
         weighs 1 when drawn and inside its utterance. None: every segment.
+      statistics: ``(mean, scale)`` ``[B, D]``, each row's own input statistics
+        (``features.frame_standardise="speaker"``: its speaker's), for a
+        :class:`serjax.models.StandardisedInputs` model; None: the model's stored ones.
     """
+    kw = {} if statistics is None else {"statistics": statistics}
     if spec.segmented:
         if drawn is None:
             cut, cut_steps, valid = segments(
@@ -107,9 +134,11 @@ def logits_from_inputs(
             )
             valid = valid & drawn_mask
         b, w = cut.shape[:2]
-        logits = model(cut.reshape(b * w, *cut.shape[2:]), cut_steps.reshape(-1))
+        if statistics is not None:  # each segment standardised as its utterance
+            kw["statistics"] = tuple(jnp.repeat(s, w, axis=0) for s in statistics)
+        logits = model(cut.reshape(b * w, *cut.shape[2:]), cut_steps.reshape(-1), **kw)
         return logits.reshape(b, w, -1), (valid & mask[:, None]).astype(jnp.float32)
-    return model(x, steps)[:, None, :], mask[:, None].astype(jnp.float32)
+    return model(x, steps, **kw)[:, None, :], mask[:, None].astype(jnp.float32)
 
 
 def full_lengths(waveforms: jax.Array, lengths: jax.Array, mask: jax.Array) -> jax.Array:
@@ -130,6 +159,7 @@ def predict_step(
     lengths: jax.Array,
     mask: jax.Array,
     spec: FeatureSpec,
+    statistics: Statistics | None = None,
 ) -> jax.Array:
     """Per-utterance class probabilities ``[B, K]`` of a padded waveform batch.
 
@@ -139,10 +169,11 @@ def predict_step(
         (``serjax.data.Preprocessing``), zero-padded.
       lengths: int32 ``[B]`` valid samples; mask: bool ``[B]``, False for padding rows.
       spec: the feature transform (static).
+      statistics: each row's input statistics (:func:`logits_from_inputs`), or None.
     """
     lengths = full_lengths(waveforms, lengths, mask)
     x, steps = model_inputs(waveforms, lengths, spec)
-    logits, weight = logits_from_inputs(model, x, steps, mask, spec)
+    logits, weight = logits_from_inputs(model, x, steps, mask, spec, statistics=statistics)
     return utterance_probabilities(logits, weight)
 
 

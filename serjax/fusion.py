@@ -4,8 +4,8 @@ Each fused test prediction is the weighted mean of the runs' class probabilities
 file, fold by fold (score-level fusion, the usual late fusion of speech emotion recognition
 systems, e.g. Schuller et al., "The INTERSPEECH 2009 emotion challenge"). Equal weights are
 the default because they need no choice: weights picked by their test scores would be tuned
-on the test speakers. A run's ``probabilities_unadapted`` (a speaker-standardised
-functionals run's figures for audio of an unknown speaker) take part in the fused unadapted
+on the test speakers. A run's ``probabilities_unadapted`` (a speaker-standardised run's
+figures for audio of an unknown speaker) take part in the fused unadapted
 figure; a run without them contributes its only probabilities to both.
 
 ``python -m serjax.fusion --runs=runs/emodb_serjax,runs/emodb_frames --workdir=runs/emodb_fused``

@@ -147,7 +147,9 @@ class StepConfig:
     seed: int = 0
 
 
-def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=None):
+def _logits(
+    model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=None, statistics=None
+):
     """Logits ``[B, W, K]``, their weights ``[B, W]`` and the mixup pairing (or None).
 
     The forward path of :mod:`serjax.forward`; with a ``key`` (training only) the inputs go
@@ -162,8 +164,14 @@ def _logits(model, waveforms, lengths, mask, step: StepConfig, key=None, drawn=N
         x, steps, pairing = augment.training_inputs(
             key, waveforms, lengths, mask, step.spec, step.augment
         )
-    logits, weight = forward.logits_from_inputs(model, x, steps, mask, step.spec, drawn)
+    logits, weight = forward.logits_from_inputs(model, x, steps, mask, step.spec, drawn, statistics)
     return logits, weight, pairing
+
+
+def batch_statistics(batch: dict):
+    """A batch's per-row input statistics ``(frame_mean, frame_scale)``, if it carries them
+    (``features.frame_standardise="speaker"``), else None."""
+    return (batch["frame_mean"], batch["frame_scale"]) if "frame_mean" in batch else None
 
 
 def train_step(graphdef, state, batch, class_weights, step: StepConfig, seed=None):
@@ -186,7 +194,14 @@ def train_step(graphdef, state, batch, class_weights, step: StepConfig, seed=Non
 
     def loss_fn(model):
         logits, weight, pairing = _logits(
-            model, batch["waveforms"], batch["lengths"], batch["mask"], step, key, drawn
+            model,
+            batch["waveforms"],
+            batch["lengths"],
+            batch["mask"],
+            step,
+            key,
+            drawn,
+            batch_statistics(batch),
         )
         if pairing is None:
             targets = jax.nn.one_hot(batch["labels"], step.num_classes)
@@ -211,7 +226,12 @@ def eval_step(graphdef, model_state, batch, step: StepConfig):
     cross-entropy ``[B]``; ``graphdef`` is the model's in eval mode."""
     model = nnx.merge(graphdef, model_state)
     probs = forward.predict_step(
-        model, batch["waveforms"], batch["lengths"], batch["mask"], step.spec
+        model,
+        batch["waveforms"],
+        batch["lengths"],
+        batch["mask"],
+        step.spec,
+        batch_statistics(batch),
     )
     picked = jnp.take_along_axis(probs, batch["labels"][:, None], axis=-1)[:, 0]
     return probs, -jnp.log(jnp.maximum(picked, 1e-12))

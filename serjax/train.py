@@ -45,6 +45,9 @@ class SplitData:
     utterances: tuple[data.Utterance, ...]
     waveforms: tuple[np.ndarray, ...]
     labels: np.ndarray
+    # [N, 2, D]: each utterance's input statistics (mean, scale) with
+    # features.frame_standardise="speaker" (its speaker's, forward.speaker_statistics); else None.
+    frame_stats: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.utterances)
@@ -66,7 +69,9 @@ class Runtime:
     def num_devices(self) -> int:
         return self.mesh.size
 
-    def put_batch(self, batch: data.Batch) -> dict:
+    def put_batch(self, batch: data.Batch, frame_stats: np.ndarray | None = None) -> dict:
+        """The batch's arrays on the devices; with ``frame_stats`` (a part's ``[N, 2, D]``)
+        each row's statistics too, as ``frame_mean`` and ``frame_scale``."""
         arrays = {
             "waveforms": batch.waveforms,
             "lengths": batch.lengths,
@@ -76,6 +81,9 @@ class Runtime:
         if batch.segment_index is not None:
             arrays["segment_index"] = batch.segment_index
             arrays["segment_mask"] = batch.segment_mask
+        if frame_stats is not None:
+            arrays["frame_mean"] = frame_stats[batch.index, 0]
+            arrays["frame_scale"] = frame_stats[batch.index, 1]
         return jax.device_put(arrays, self.sharded)
 
     def put_state(self, state):
@@ -164,6 +172,14 @@ class FoldTrainer:
                 )
         model, optimizer = build_model_and_optimizer(config, len(class_names), self.steps_per_epoch)
         forward.fit_input_standardiser(model, config, parts["train"].waveforms)
+        if config.features.frame_standardise == "speaker":
+            self.parts = parts = {
+                name: dataclasses.replace(
+                    part, frame_stats=forward.speaker_statistics(config, part)
+                )
+                for name, part in parts.items()
+            }
+        self.unadapted: dict | None = None
         model.train()
         self.train_graph, state = nnx.split((model, optimizer))
         model.eval()
@@ -231,7 +247,7 @@ class FoldTrainer:
         probs, losses = [], []
         model_state = self.eval_model_state()
         for batch in self.eval_batches(part):
-            p, loss = self._eval(model_state, self.runtime.put_batch(batch))
+            p, loss = self._eval(model_state, self.runtime.put_batch(batch, part.frame_stats))
             keep = np.asarray(batch.mask)
             probs.append(np.asarray(p)[keep])
             losses.append(np.asarray(loss)[keep])
@@ -318,9 +334,10 @@ class FoldTrainer:
         """Runs one epoch's steps; returns their losses."""
         epoch_start = last_report = time.monotonic()
         losses = []
+        frame_stats = self.parts["train"].frame_stats
         for batch in self.plan(progress.epoch):
             self.state, loss = self._train(
-                self.state, self.runtime.put_batch(batch), self.class_weights
+                self.state, self.runtime.put_batch(batch, frame_stats), self.class_weights
             )
             self.check_loss(float(loss), progress)
             losses.append(float(loss))
@@ -411,9 +428,19 @@ class FoldTrainer:
         )
 
     def test(self) -> tuple[dict, np.ndarray]:
-        """Metrics of the best checkpoint (by validation UA) on the test part."""
+        """Metrics of the best checkpoint (by validation UA) on the test part. With
+        ``features.frame_standardise="speaker"`` each test speaker is standardised with their
+        own statistics, and the figures without them (the training part's statistics, which
+        the model keeps: what inference on a new speaker does) are kept in :attr:`unadapted`."""
         self.restore("best")
-        return self.evaluate(self.parts["test"])
+        part = self.parts["test"]
+        if part.frame_stats is not None:
+            probs = self.predict(dataclasses.replace(part, frame_stats=None))[0]
+            self.unadapted = {
+                "test": metrics.classification_metrics(part.labels, probs, self.class_names),
+                "probabilities": probs.copy(),
+            }
+        return self.evaluate(part)
 
     def close(self) -> None:
         self.checkpoints.close()

@@ -30,6 +30,8 @@ class Batch(NamedTuple):
       segment_index: int32 ``[B, G]``, drawn segments (``iterate_segment_batches``): the
         segment numbers of each row the step trains on; None: every segment.
       segment_mask: bool ``[B, G]``, False on slots that draw nothing; None with the above.
+      index: int ``[B]``, each row's position in the waveforms the batch was drawn from
+        (padding rows repeat the first row's), so per-utterance data can follow the batch.
     """
 
     waveforms: np.ndarray
@@ -38,6 +40,7 @@ class Batch(NamedTuple):
     mask: np.ndarray
     segment_index: np.ndarray | None = None
     segment_mask: np.ndarray | None = None
+    index: np.ndarray | None = None
 
 
 def _check_buckets(buckets: Sequence[int]) -> tuple[int, ...]:
@@ -306,6 +309,7 @@ def _make_batch(
         lengths=np.minimum(lengths[rows], t).astype(np.int32),
         labels=labels[rows],
         mask=np.arange(batch_size) < idx.shape[0],
+        index=rows,
     )
 
 

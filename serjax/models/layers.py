@@ -285,6 +285,10 @@ class MLPHead(nnx.Module):
         return self.out(x)
 
 
+# Per-row standardisation statistics: (mean, scale), each [B, N].
+Statistics = tuple[jax.Array, jax.Array]
+
+
 class Standardiser(nnx.Module):
     """``(x - mean) / scale`` per feature; ``mean`` and ``scale`` ``[N]`` are batch statistics
     (``nnx.BatchStat``), so optimisers over ``nnx.Param`` leave them alone and checkpoints
@@ -302,8 +306,15 @@ class Standardiser(nnx.Module):
                 raise ValueError(f"statistics must have shape {variable.shape}, got {value.shape}")
             variable.set_value(value)
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return (x - self.mean[...]) / self.scale[...]
+    def __call__(self, x: jax.Array, statistics: Statistics | None = None) -> jax.Array:
+        """``x: [B, ..., N]``; ``statistics``: ``(mean, scale)`` of ``[B, N]`` to use for each
+        row instead of the stored ones (a speaker's own, ``frame_standardise="speaker"``)."""
+        if statistics is None:
+            return (x - self.mean[...]) / self.scale[...]
+        mean, scale = (
+            s.reshape(s.shape[:1] + (1,) * (x.ndim - 2) + s.shape[1:]) for s in statistics
+        )
+        return (x - mean) / scale
 
 
 class StandardisedInputs(nnx.Module):
@@ -317,7 +328,9 @@ class StandardisedInputs(nnx.Module):
 
     The statistics (``standardiser.mean``, ``standardiser.scale``, ``[D]``) are set from the
     training data before training (:func:`serjax.forward.fit_input_standardiser`) and kept in
-    the checkpoint's model item, so inference applies them with no extra step.
+    the checkpoint's model item, so inference applies them with no extra step. A call may give
+    each row its own statistics instead (``statistics``: ``(mean, scale)``, ``[B, D]``): with
+    ``features.frame_standardise="speaker"`` those of the row's speaker.
     """
 
     def __init__(self, model: nnx.Module, num_features: int, *, time_averaged: bool = False):
@@ -330,11 +343,16 @@ class StandardisedInputs(nnx.Module):
         """The wrapped model's classifier layers."""
         return self.model.head
 
-    def __call__(self, x: jax.Array, lengths: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self,
+        x: jax.Array,
+        lengths: jax.Array | None = None,
+        statistics: Statistics | None = None,
+    ) -> jax.Array:
         if self.time_averaged:
-            x = self.standardiser(x[..., 0])[..., None]
+            x = self.standardiser(x[..., 0], statistics)[..., None]
         else:
-            x = self.standardiser(x)
+            x = self.standardiser(x, statistics)
             if lengths is not None:
                 x = zero_padding(x, normalize_lengths(lengths, x.shape[0], x.shape[1]))
         return self.model(x, lengths)

@@ -283,8 +283,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--adapt",
         action="store_true",
-        help="runs on utterance functionals: treat all the given files as one speaker and "
-        "standardise with their statistics (default: the statistics saved with the model)",
+        help="runs standardised by speaker (functionals, or frame_standardise='speaker'): "
+        "treat all the given files as one speaker and standardise with their statistics "
+        "(default: the statistics saved with the model)",
     )
     parser.add_argument(
         "--progress",

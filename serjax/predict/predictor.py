@@ -156,7 +156,7 @@ class Predictor:
 
     def adapted(self, waveforms: Sequence[np.ndarray]) -> Predictor:
         """This predictor adapted to one speaker's recordings: see
-        :func:`serjax.predict.speaker.adapt` (runs on utterance functionals only)."""
+        :func:`serjax.predict.speaker.adapt` (runs standardised by speaker only)."""
         from serjax.predict import speaker
 
         return speaker.adapt(self, waveforms)

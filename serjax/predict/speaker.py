@@ -1,10 +1,11 @@
-"""Adapting a run on utterance functionals to one speaker's recordings.
+"""Adapting a speaker-standardised run to one speaker's recordings.
 
 A model on functionals (``features.kind="functionals"``) standardises its inputs with saved
 statistics: the average training speaker's (``features.standardise="speaker"``) or the training
-set's. Training with per-speaker standardisation uses each speaker's own statistics, test
-speakers included; inference has them only when it is given several recordings of the same
-person, which :func:`adapt` turns into the model's statistics.
+set's; a frame-level model with ``features.frame_standardise="speaker"`` keeps the training
+part's frame statistics. Training with per-speaker standardisation uses each speaker's own
+statistics, test speakers included; inference has them only when it is given several
+recordings of the same person, which :func:`adapt` turns into the model's statistics.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from serjax.features import FeatureSpec, functionals_of
+from serjax.features import FeatureSpec, frame_statistics, functionals_of
 from serjax.models.functionals import standardisation_statistics
+from serjax.models.layers import MIN_SCALE
 
 if TYPE_CHECKING:
     from serjax.predict.predictor import Predictor
@@ -27,32 +29,42 @@ __all__ = ["adapt"]
 
 
 def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
-    """A copy of ``predictor`` whose standardisation statistics are those of ``waveforms``'
-    functionals (``models.functionals.standardisation_statistics``), as training standardises
-    each speaker with ``features.standardise="speaker"``.
+    """A copy of ``predictor`` whose standardisation statistics are those of ``waveforms``,
+    as training standardises each speaker: their functionals'
+    (``models.functionals.standardisation_statistics``, ``features.standardise="speaker"``), or
+    their valid frames' mean and deviation (``serjax.features.frame_statistics``,
+    ``features.frame_standardise="speaker"``).
 
     Adapting needs several recordings of the same person, ideally of varied emotions; the more,
     the closer to the speaker-standardised figures of the training report. The copy shares the
     compiled programs (only weights change, not the model's structure).
 
     Args:
-      predictor: a predictor of a run on utterance functionals.
+      predictor: a predictor of a run on utterance functionals or with frame standardisation
+        by speaker.
       waveforms: preprocessed recordings of one speaker (``Predictor.load`` / ``prepare``).
 
     Raises:
-      ValueError: the run is not on functionals, or no waveform is given.
+      ValueError: the run standardises by no speaker's statistics, or no waveform is given.
     """
-    kind = predictor.config.features.kind
-    if kind != "functionals":
+    features = predictor.config.features
+    frames = features.get("frame_standardise", "none") == "speaker"
+    if features.kind != "functionals" and not frames:
         raise ValueError(
-            f"only runs on utterance functionals adapt to a speaker; this run's "
-            f"features.kind is {kind!r}"
+            "only runs on utterance functionals or with features.frame_standardise='speaker' "
+            f"adapt to a speaker; this run's features.kind is {features.kind!r} and its "
+            f"frame_standardise {features.get('frame_standardise', 'none')!r}"
         )
     if not waveforms:
         raise ValueError("adapting to a speaker needs at least one recording")
-    vectors = functionals_of(list(waveforms), FeatureSpec.from_config(predictor.config))
+    spec = FeatureSpec.from_config(predictor.config)
+    if frames:
+        mean, std = frame_statistics(list(waveforms), spec)
+        statistics = (mean, np.where(std < MIN_SCALE, 1.0, std))
+    else:
+        statistics = standardisation_statistics(functionals_of(list(waveforms), spec))
     model = nnx.merge(predictor._graphdef, jax.device_get(predictor._state))
-    model.standardiser.set(*standardisation_statistics(vectors))
+    model.standardiser.set(*statistics)
     adapted = copy.copy(predictor)
     adapted._state = jax.device_put(nnx.state(model))
     adapted._low_rates = {}

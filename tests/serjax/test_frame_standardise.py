@@ -14,11 +14,12 @@ import soundfile as sf
 from flax import nnx
 
 import dsp
-from serjax import config_lib, experiments, features, forward, models
+from serjax import config_lib, data, experiments, features, forward, models
 from serjax.features import FeatureSpec
 from serjax.models.layers import MIN_SCALE
 from serjax.predict import Predictor
 from serjax.predict.run import load_run
+from serjax.train import SplitData
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
@@ -140,8 +141,11 @@ def test_create_model_wraps_only_when_asked():
 
 
 def test_config_checks_the_option():
-    config = _config(features__frame_standardise="speaker")
+    config = _config(features__frame_standardise="utterance")
     with pytest.raises(ValueError, match="frame_standardise"):
+        config_lib.validate(config)
+    config = _config(features__frame_standardise="speaker", train__vectorize="folds")
+    with pytest.raises(ValueError, match="frame_standardise='speaker'.*vectorize"):
         config_lib.validate(config)
     functionals = config_lib.load_config_file(ROOT / "configs" / "emodb_serjax.py")
     functionals.features.frame_standardise = "training"
@@ -191,3 +195,88 @@ def test_a_saved_standardised_run_gives_inference_the_same_probabilities(tmp_pat
     )
     assert mean.shape == scale.shape == (24,)
     assert np.all(np.abs(mean) > 1.0) and np.all(np.abs(scale - 1.0) > 0.1)
+
+
+def test_speaker_statistics_are_each_speakers_own_frames():
+    config = _config(features__frame_standardise="speaker", features__cmvn="none")
+    spec = FeatureSpec.from_config(config)
+    waves = _waveforms()
+    speakers = ("a", "b", "a", "b")
+    part = SplitData(
+        tuple(
+            data.Utterance(Path(f"{i}.wav"), "emodb", s, "anger") for i, s in enumerate(speakers)
+        ),
+        tuple(waves),
+        np.zeros(4, np.int32),
+    )
+    stats = forward.speaker_statistics(config, part)
+    assert stats.shape == (4, 2, 24)
+    for rows in ([0, 2], [1, 3]):
+        mean, std = features.frame_statistics([waves[i] for i in rows], spec)
+        for i in rows:
+            np.testing.assert_allclose(stats[i, 0], mean, rtol=1e-6)
+            np.testing.assert_allclose(stats[i, 1], std, rtol=1e-6)
+    assert not np.allclose(stats[0, 0], stats[1, 0])
+
+
+def test_per_row_statistics_replace_the_stored_ones():
+    model = models.StandardisedInputs(_Spy(), 3)
+    model.standardiser.set(np.zeros(3), np.ones(3))
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 4, 3)).astype(np.float32) * 3 + 4
+    x[1, 3:] = 0.0  # padding
+    mean = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 5.0]], np.float32)
+    scale = np.array([[2.0, 1.0, 4.0], [0.5, 3.0, 1.0]], np.float32)
+    model(jnp.asarray(x), jnp.array([4, 3]), (jnp.asarray(mean), jnp.asarray(scale)))
+    expected = (x - mean[:, None]) / scale[:, None]
+    expected[1, 3:] = 0.0
+    np.testing.assert_allclose(model.model.seen[0][0], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("segmented", [False, True])
+def test_the_stored_statistics_given_per_row_change_nothing(segmented):
+    """Per-row statistics reach every segment of their utterance: the model's own statistics
+    given for every row give its logits exactly; another row's statistics change only it."""
+    config = _config(features__frame_standardise="speaker")
+    if segmented:
+        config.features.segment_frames, config.features.segment_shift = 10, 5
+    spec = FeatureSpec.from_config(config)
+    model = forward.create_model(config, 3)
+    model.standardiser.set(np.linspace(-1, 1, 24), np.linspace(1, 2, 24))
+    model.eval()
+    waves = np.zeros((2, 9000), np.float32)
+    for i, w in enumerate(_waveforms()[2:]):
+        waves[i, : len(w)] = w[:9000]
+    lengths, mask = jnp.array([5000, 9000]), jnp.array([True, True])
+    stored = [
+        jnp.broadcast_to(v[...], (2, 24))
+        for v in (model.standardiser.mean, model.standardiser.scale)
+    ]
+    plain = forward.predict_step(model, jnp.asarray(waves), lengths, mask, spec)
+    given = forward.predict_step(model, jnp.asarray(waves), lengths, mask, spec, tuple(stored))
+    np.testing.assert_allclose(given, plain, rtol=1e-6, atol=1e-7)
+    other = (stored[0].at[1].add(3.0), stored[1])
+    moved = forward.predict_step(model, jnp.asarray(waves), lengths, mask, spec, other)
+    np.testing.assert_allclose(moved[0], plain[0], rtol=1e-6, atol=1e-7)
+    assert not np.allclose(moved[1], plain[1], atol=1e-4)
+
+
+@pytest.mark.trains
+def test_a_speaker_standardised_run_reports_both_ways_and_inference_adapts(tmp_path):
+    """The report's test figures standardise the test speaker with their own statistics and
+    its unadapted ones with the training part's; inference reproduces the unadapted
+    probabilities by default and the adapted ones given the test speaker's files."""
+    config = _config(features__frame_standardise="speaker", features__cmvn="none")
+    config.train.epochs = 1
+    experiments.train_and_evaluate(config, tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "test_unadapted" in results
+    evaluation = results["predictions"]
+    adapted_probs = np.asarray(evaluation["probabilities"])
+    unadapted_probs = np.asarray(evaluation["probabilities_unadapted"])
+    assert not np.allclose(adapted_probs, unadapted_probs, atol=1e-3)
+    predictor = Predictor.from_workdir(tmp_path)
+    waves = [sf.read(path, dtype="float32")[0] for path in evaluation["paths"]]
+    np.testing.assert_allclose(predictor.predict_batch(waves, RATE), unadapted_probs, atol=2e-5)
+    adapted = predictor.adapted(waves)  # the smoke corpus has one test speaker
+    np.testing.assert_allclose(adapted.predict_batch(waves, RATE), adapted_probs, atol=2e-5)
