@@ -220,6 +220,17 @@ RENAMED_VALUES = {
 }
 
 
+# Fields added after runs were saved, with the value that leaves those runs as they were.
+ADDED_FIELDS = {
+    "optim.ema_decay": 0.0,
+    "optim.label_smoothing": 0.0,
+    "train.vectorize": "none",
+    "train.segment_batch": 0,
+    "train.segment_group": 1,
+    "train.seeds": (),
+}
+
+
 def upgrade(saved: dict) -> dict:
     """A config dict saved by an earlier version (a checkpoint's or ``config.json``), in
     today's names; the behaviour it describes is unchanged."""
@@ -229,6 +240,10 @@ def upgrade(saved: dict) -> dict:
         saved.get("data", {}).setdefault(field, False)
     # ... and none standardised its input frames.
     saved.get("features", {}).setdefault("frame_standardise", "none")
+    # Options added since, at the values that do what runs did before them.
+    for dotted, value in ADDED_FIELDS.items():
+        section, field = dotted.split(".")
+        saved.get(section, {}).setdefault(field, value)
     features = saved.get("features", {})
     if "windows" in features:
         on = bool(features.pop("windows"))

@@ -451,14 +451,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _adapted(predictor, sources):
     """The predictor adapted to every usable file among ``sources`` (the unusable ones fail
     again, with their reason, when they are predicted)."""
-    waves = []
+    waves, reasons = [], []
     for source in sources:
-        if isinstance(source, FileFailure) or str(source) == "-":
-            continue
-        try:
-            waves.append(predictor.load(source))
-        except AudioError:
-            continue
+        if isinstance(source, FileFailure):
+            reasons.append(source.reason)
+        elif str(source) == "-":
+            reasons.append("standard input cannot be adapted to (give files)")
+        else:
+            try:
+                waves.append(predictor.load(source))
+            except AudioError as e:
+                reasons.append(str(e))
+    if not waves and reasons:
+        raise ValueError(f"--adapt found no readable recording; {reasons[0]}")
     return predictor.adapted(waves)
 
 

@@ -158,3 +158,19 @@ def test_saved_configs_without_frame_standardisation_did_none():
     del saved["features"]["frame_standardise"]
     assert config_lib.upgrade(saved)["features"]["frame_standardise"] == "none"
     assert "frame_standardise" not in saved["features"]
+
+
+def test_saved_configs_without_fields_added_since_load_for_inference():
+    """A run saved before optim.ema_decay, train.vectorize and the other later fields loads
+    as inference loads it (no merge with today's base config) with the values that keep its
+    behaviour."""
+    from serjax.predict.run import _config_from_meta
+
+    saved = config_lib.base_config().to_dict()
+    for dotted in config_lib.ADDED_FIELDS:
+        section, field = dotted.split(".")
+        del saved[section][field]
+    config, _ = _config_from_meta({"config": saved, "class_names": ["a", "b"]}, Path("run"))
+    for dotted, value in config_lib.ADDED_FIELDS.items():
+        section, field = dotted.split(".")
+        assert config[section][field] == value == config_lib.base_config()[section][field]

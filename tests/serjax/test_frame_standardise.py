@@ -14,7 +14,7 @@ import soundfile as sf
 from flax import nnx
 
 import dsp
-from serjax import config_lib, data, experiments, features, forward, models
+from serjax import config_lib, data, experiments, features, forward, models, predict
 from serjax.features import FeatureSpec
 from serjax.models.layers import MIN_SCALE
 from serjax.predict import Predictor
@@ -262,7 +262,7 @@ def test_the_stored_statistics_given_per_row_change_nothing(segmented):
 
 
 @pytest.mark.trains
-def test_a_speaker_standardised_run_reports_both_ways_and_inference_adapts(tmp_path):
+def test_a_speaker_standardised_run_reports_both_ways_and_inference_adapts(tmp_path, capsys):
     """The report's test figures standardise the test speaker with their own statistics and
     its unadapted ones with the training part's; inference reproduces the unadapted
     probabilities by default and the adapted ones given the test speaker's files."""
@@ -278,5 +278,11 @@ def test_a_speaker_standardised_run_reports_both_ways_and_inference_adapts(tmp_p
     predictor = Predictor.from_workdir(tmp_path)
     waves = [sf.read(path, dtype="float32")[0] for path in evaluation["paths"]]
     np.testing.assert_allclose(predictor.predict_batch(waves, RATE), unadapted_probs, atol=2e-5)
-    adapted = predictor.adapted(waves)  # the smoke corpus has one test speaker
+    # The smoke corpus has one test speaker.
+    adapted = predictor.adapted([predictor.prepare(w, RATE) for w in waves])
     np.testing.assert_allclose(adapted.predict_batch(waves, RATE), adapted_probs, atol=2e-5)
+    missing = tmp_path / "missing.wav"
+    assert predict.main(["--workdir", str(tmp_path), "--adapt", str(missing)]) == 2
+    assert (
+        f"--adapt found no readable recording; {missing}: no such file" in capsys.readouterr().err
+    )
