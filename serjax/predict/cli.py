@@ -383,10 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sources = expand_inputs(args.paths)
     if args.adapt:
         try:
-            predictor = _adapted(predictor, sources)
+            predictor, used = _adapted(predictor, sources)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        # Results do not show it: say once what the statistics came from.
+        print(f"adapted to {used} recording(s), taken as one speaker", file=sys.stderr)
     shown = [s.source if isinstance(s, FileFailure) else s for s in sources]
     several = len(sources) > 1
     progress = _Progress(
@@ -450,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _adapted(predictor, sources):
     """The predictor adapted to every usable file among ``sources`` (the unusable ones fail
-    again, with their reason, when they are predicted)."""
+    again, with their reason, when they are predicted), and how many files that was."""
     waves, reasons = [], []
     for source in sources:
         if isinstance(source, FileFailure):
@@ -464,7 +466,7 @@ def _adapted(predictor, sources):
                 reasons.append(str(e))
     if not waves and reasons:
         raise ValueError(f"--adapt found no readable recording; {reasons[0]}")
-    return predictor.adapted(waves)
+    return predictor.adapted(waves), len(waves)
 
 
 def _file_record(

@@ -281,6 +281,13 @@ def test_a_speaker_standardised_run_reports_both_ways_and_inference_adapts(tmp_p
     # The smoke corpus has one test speaker.
     adapted = predictor.adapted([predictor.prepare(w, RATE) for w in waves])
     np.testing.assert_allclose(adapted.predict_batch(waves, RATE), adapted_probs, atol=2e-5)
+    out = tmp_path / "adapted.jsonl"
+    args = ["--workdir", str(tmp_path), "--adapt", "--output", str(out), *evaluation["paths"]]
+    assert predict.main(args) == 0
+    assert f"adapted to {len(waves)} recording(s), taken as one speaker" in capsys.readouterr().err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    probs = [[r["probabilities"][n] for n in predictor.class_names] for r in rows]
+    np.testing.assert_allclose(probs, adapted_probs, atol=2e-5)
     missing = tmp_path / "missing.wav"
     assert predict.main(["--workdir", str(tmp_path), "--adapt", str(missing)]) == 2
     assert (
