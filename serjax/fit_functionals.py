@@ -275,10 +275,6 @@ def fit_classifier(
 # One fold
 
 
-def _speakers(part: SplitData) -> np.ndarray:
-    return np.array([u.speaker_id for u in part.utterances])
-
-
 class FunctionalsTrainer:
     """Fits and tests one fold of a functionals run; the interface of
     :class:`serjax.train.FoldTrainer` (``train``, ``test``, ``close``), used by
@@ -312,7 +308,7 @@ class FunctionalsTrainer:
         parts = [p for p in (self.parts["train"], self.parts["val"]) if len(p)]
         x = np.concatenate([functionals_of(p.waveforms, self.spec) for p in parts])
         labels = np.concatenate([p.labels for p in parts])
-        speakers = np.concatenate([_speakers(p) for p in parts])
+        speakers = np.concatenate([p.speakers for p in parts])
         selection = fit_classifier(self.model, x, labels, speakers, self.settings)
         steps = self.settings.steps
         progress = Progress(epoch=steps, step=steps)
@@ -363,7 +359,7 @@ class FunctionalsTrainer:
                 "test": metrics.classification_metrics(part.labels, probs, self.class_names),
                 "probabilities": probs.copy(),
             }
-            speakers = _speakers(part)
+            speakers = part.speakers
             x = functionals_of(part.waveforms, self.spec)
             for name in np.unique(speakers):
                 rows = np.flatnonzero(speakers == name)

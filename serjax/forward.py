@@ -65,36 +65,42 @@ def create_model(
     return model
 
 
+def input_statistics(
+    waveforms: Sequence[np.ndarray], spec: FeatureSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, scale)``, ``[D]`` each, that standardise the frames of ``waveforms``
+    (preprocessed): per feature, the mean and population standard deviation of their valid
+    frames (:func:`serjax.features.frame_statistics`), a deviation below ``MIN_SCALE``
+    replaced by 1 (a constant feature is centred, not blown up)."""
+    mean, std = frame_statistics(waveforms, spec)
+    return mean, np.where(std < MIN_SCALE, 1.0, std)
+
+
 def fit_input_standardiser(
     model: nnx.Module, config: ml_collections.ConfigDict, waveforms: Sequence[np.ndarray]
 ) -> None:
-    """Sets a :class:`serjax.models.StandardisedInputs` model's statistics to those of the
-    valid frames of ``waveforms`` (the training part, preprocessed): per feature, the mean and
-    population standard deviation (:func:`serjax.features.frame_statistics`), a deviation
-    below ``MIN_SCALE`` replaced by 1. Any other model is left as it is."""
+    """Sets a :class:`serjax.models.StandardisedInputs` model's statistics to
+    :func:`input_statistics` of ``waveforms`` (the training part). Any other model is left as
+    it is."""
     if not isinstance(model, models.StandardisedInputs):
         return
-    mean, std = frame_statistics(waveforms, FeatureSpec.from_config(config))
-    model.standardiser.set(mean, np.where(std < MIN_SCALE, 1.0, std))
+    model.standardiser.set(*input_statistics(waveforms, FeatureSpec.from_config(config)))
 
 
 def speaker_statistics(config: ml_collections.ConfigDict, part) -> np.ndarray:
     """Each utterance's input statistics under ``features.frame_standardise="speaker"``:
-    ``[N, 2, D]``, the mean and population standard deviation of the valid frames of all of
-    its speaker's utterances in ``part`` (a ``serjax.train.SplitData``; speakers by
-    ``Utterance.speaker_id``), a deviation below ``MIN_SCALE`` replaced by 1.
+    ``[N, 2, D]``, :func:`input_statistics` of all of its speaker's utterances in ``part`` (a
+    ``serjax.train.SplitData``; speakers by ``Utterance.speaker_id``).
 
     This is the per-speaker standardisation of the LOSO literature: a test speaker's
     statistics come from their own unlabelled recordings.
     """
     spec = FeatureSpec.from_config(config)
-    speakers = np.array([u.speaker_id for u in part.utterances])
+    speakers = part.speakers
     stats = np.zeros((len(speakers), 2, spec.frame_features), np.float32)
     for name in np.unique(speakers):
         rows = np.flatnonzero(speakers == name)
-        mean, std = frame_statistics([part.waveforms[i] for i in rows], spec)
-        stats[rows, 0] = mean
-        stats[rows, 1] = np.where(std < MIN_SCALE, 1.0, std)
+        stats[rows] = input_statistics([part.waveforms[i] for i in rows], spec)
     return stats
 
 

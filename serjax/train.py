@@ -52,6 +52,11 @@ class SplitData:
     def __len__(self) -> int:
         return len(self.utterances)
 
+    @property
+    def speakers(self) -> np.ndarray:
+        """``[N]`` each utterance's ``Utterance.speaker_id``."""
+        return np.array([u.speaker_id for u in self.utterances])
+
 
 # ---------------------------------------------------------------------------------------------
 # State handling: devices and checkpoints

@@ -18,9 +18,9 @@ import jax
 import numpy as np
 from flax import nnx
 
-from serjax.features import FeatureSpec, frame_statistics, functionals_of
+from serjax.features import FeatureSpec, functionals_of
+from serjax.forward import input_statistics
 from serjax.models.functionals import standardisation_statistics
-from serjax.models.layers import MIN_SCALE
 
 if TYPE_CHECKING:
     from serjax.predict.predictor import Predictor
@@ -32,7 +32,7 @@ def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
     """A copy of ``predictor`` whose standardisation statistics are those of ``waveforms``,
     as training standardises each speaker: their functionals'
     (``models.functionals.standardisation_statistics``, ``features.standardise="speaker"``), or
-    their valid frames' mean and deviation (``serjax.features.frame_statistics``,
+    their valid frames' mean and deviation (``serjax.forward.input_statistics``,
     ``features.frame_standardise="speaker"``).
 
     Adapting needs several recordings of the same person, ideally of varied emotions; the more,
@@ -59,8 +59,7 @@ def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
         raise ValueError("adapting to a speaker needs at least one recording")
     spec = FeatureSpec.from_config(predictor.config)
     if frames:
-        mean, std = frame_statistics(list(waveforms), spec)
-        statistics = (mean, np.where(std < MIN_SCALE, 1.0, std))
+        statistics = input_statistics(list(waveforms), spec)
     else:
         statistics = standardisation_statistics(functionals_of(list(waveforms), spec))
     model = nnx.merge(predictor._graphdef, jax.device_get(predictor._state))
