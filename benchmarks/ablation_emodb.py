@@ -48,17 +48,26 @@ class Variant:
     hidden_sizes: tuple[int, ...] = ()
 
 
-def variants(base_drop: str) -> list[Variant]:
+def variants(config) -> list[Variant]:
+    """The variants to score: the config's system, then each ingredient toggled in turn."""
+    optional = {  # columns computed for every variant, kept only where the config has them
+        "log-mel band functionals": (r"^log_mel", config.features.functionals_log_mel),
+        "voiced-frame functionals": (r"^voiced_", config.features.functionals_voiced),
+    }
+    base_drop = "|".join(pattern for pattern, on in optional.values() if not on)
+
     def without(pattern: str) -> str:
         return "|".join(p for p in (base_drop, pattern) if p)
 
-    if base_drop:
-        log_mel = Variant("adding log-mel band functionals", drop="")
-    else:
-        log_mel = Variant("without log-mel band functionals", drop=without(r"^log_mel"))
+    def toggled(name: str, pattern: str, on: bool) -> Variant:
+        if on:
+            return Variant(f"without {name}", drop=without(pattern))
+        others = "|".join(p for p in base_drop.split("|") if p != pattern)
+        return Variant(f"adding {name}", drop=others)
+
     return [
         Variant("recommended system", drop=base_drop),
-        log_mel,
+        *(toggled(name, pattern, on) for name, (pattern, on) in optional.items()),
         Variant(
             "speaker standardisation off (training-set statistics)",
             drop=base_drop,
@@ -69,11 +78,13 @@ def variants(base_drop: str) -> list[Variant]:
             drop=base_drop,
             adapt=False,
         ),
-        Variant("without F0 and periodicity", drop=without(r"^(f0_semitones|periodicity)")),
-        Variant("without spectral descriptors", drop=without(r"^spectral_")),
+        Variant(
+            "without F0 and periodicity", drop=without(r"^(f0_semitones|(voiced_)?periodicity)")
+        ),
+        Variant("without spectral descriptors", drop=without(r"^(voiced_)?spectral_")),
         Variant("without deltas", drop=without(r"_delta_")),
-        Variant("without MFCCs", drop=without(r"^mfcc")),
-        Variant("without RMS level and zero crossings", drop=without(r"^(rms_db|zcr)")),
+        Variant("without MFCCs", drop=without(r"^(voiced_)?mfcc")),
+        Variant("without RMS level and zero crossings", drop=without(r"^(voiced_)?(rms_db|zcr)")),
         Variant(
             "MLP (one hidden layer of 64) instead of linear", drop=base_drop, hidden_sizes=(64,)
         ),
@@ -133,9 +144,10 @@ def main() -> None:
 
     started = time.monotonic()
     config = config_lib.load_config_file(args.config)
-    base_drop = "" if config.features.functionals_log_mel else r"^log_mel"
-    # Compute the superset once: the log-mel bands are dropped again unless the config has them.
+    rows_to_run = variants(config)
+    # Compute the superset once: optional columns are dropped again unless the config has them.
     config.features.functionals_log_mel = True
+    config.features.functionals_voiced = True
     config_lib.validate(config)
     utts = experiments.load_utterances(config, ROOT)
     class_names = experiments.class_names_of(config, utts)
@@ -148,7 +160,7 @@ def main() -> None:
     print(f"{len(x)} utterances, {x.shape[1]} functionals in {extracted:.0f} s", flush=True)
 
     rows = []
-    for variant in variants(base_drop):
+    for variant in rows_to_run:
         if args.only and args.only not in variant.name:
             continue
         begun = time.monotonic()

@@ -13,6 +13,14 @@ rounding; dropout masks on unsegmented inputs are the exception, see ``serjax.ve
 ``--step_models 3,10`` measures the train step alone instead (no data needed): per model and
 step, one model's jitted step vs K models' stacked one, on random batches of the config's
 shape (32 utterances of ``--seconds`` each), the best of 4 interleaved passes.
+
+``--functionals`` measures the functionals classifier of ``configs/emodb_serjax.py`` (or
+``--config``) instead: each LOSO fold fits 63 small models to choose its L2 (7 candidates x 9
+held-out training speakers, ``serjax.fit_functionals.select_l2``). On the functionals of all
+utterances, computed once, it times every fold's selection as the run does it, all 63 models
+in one ``jax.vmap``-ed program, against the same 63 fits one after another (one jitted program
+called 63 times), the two taking turns fold by fold, and checks that both choose the same L2
+with the same held-out UA.
 """
 
 from __future__ import annotations
@@ -30,8 +38,16 @@ import numpy as np
 from absl import logging
 from flax import nnx
 
-from serjax import config_lib, experiments, steps
+from serjax import config_lib, data, experiments, fold, steps
 from serjax.features import FeatureSpec
+from serjax.fit_functionals import (
+    FitSettings,
+    fit_head,
+    functionals_of,
+    inner_folds,
+    select_l2,
+    selection_of,
+)
 from serjax.progress import quiet_libraries
 from serjax.vectorized import masked_train_step, stack
 
@@ -89,6 +105,81 @@ def step_times(config, models: list[int], seconds: float, repeats: int = 4) -> d
     return best
 
 
+def one_by_one(head, x, labels, speakers, settings: FitSettings, num_classes: int):
+    """:func:`select_l2`'s selection with its models fitted one at a time."""
+    folds = inner_folds(
+        x,
+        labels,
+        speakers,
+        standardise=settings.standardise,
+        num_classes=num_classes,
+        balanced=settings.balanced,
+    )
+    fit = jax.jit(
+        functools.partial(
+            fit_head, head, steps=settings.steps, learning_rate=settings.learning_rate
+        )
+    )
+    rows = [
+        [
+            fit(folds.z[f], folds.targets, folds.weights[f], jnp.float32(l2))
+            for f in range(len(folds.held_out))
+        ]
+        for l2 in settings.l2_grid
+    ]
+    params = jax.tree.map(
+        lambda *row: jnp.stack(row), *[jax.tree.map(lambda *p: jnp.stack(p), *r) for r in rows]
+    )
+    return selection_of(head, params, folds, labels, settings.l2_grid, num_classes)
+
+
+def functionals_times(config) -> None:
+    """Prints each LOSO fold's L2 selection time, vectorised and one model at a time."""
+    start = time.perf_counter()
+    utts = experiments.load_utterances(config, ROOT)
+    class_names = experiments.class_names_of(config, utts)
+    part = fold.decode(config, utts, class_names, data.AudioCache(None))
+    x = functionals_of(part.waveforms, FeatureSpec.from_config(config))
+    speakers = np.array([u.speaker_id for u in part.utterances])
+    print(f"{len(x)} utterances, {x.shape[1]} functionals in {time.perf_counter() - start:.0f} s")
+    settings = FitSettings.from_config(config)
+    k = len(class_names)
+    head = steps.build_model_and_optimizer(config, k)[0].head
+    total = {"vmap": 0.0, "loop": 0.0}
+    print(f"{'fold':>6} {'models':>6} {'vmap s':>7} {'loop s':>7} {'ratio':>6}  L2 (val UA)")
+    for test in sorted(set(speakers)):
+        train = speakers != test
+        args = (head, x[train], part.labels[train], speakers[train])
+        vectorised = functools.partial(
+            select_l2,
+            grid=settings.l2_grid,
+            standardise=settings.standardise,
+            num_classes=k,
+            balanced=settings.balanced,
+            steps=settings.steps,
+            learning_rate=settings.learning_rate,
+        )
+        looped = functools.partial(one_by_one, settings=settings, num_classes=k)
+        times, chosen = {}, {}
+        for name, call in (("vmap", vectorised), ("loop", looped)):
+            begun = time.perf_counter()
+            chosen[name] = call(*args)
+            times[name] = time.perf_counter() - begun
+            total[name] += times[name]
+        models = len(settings.l2_grid) * len(set(speakers[train]))
+        same = "same" if chosen["vmap"] == chosen["loop"] else f"DIFFERENT: {chosen['loop']}"
+        print(
+            f"{test:>6} {models:>6} {times['vmap']:7.2f} {times['loop']:7.2f} "
+            f"{times['loop'] / times['vmap']:5.2f}x  {chosen['vmap'].l2:g} "
+            f"({100 * chosen['vmap'].val_ua:.1f} %), loop: {same}",
+            flush=True,
+        )
+    print(
+        f"all folds: vmap {total['vmap']:.1f} s, one by one {total['loop']:.1f} s, "
+        f"ratio {total['loop'] / total['vmap']:.2f}x (compilation included in both)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "emodb_lstm_loso.py"))
@@ -97,7 +188,17 @@ def main() -> None:
     parser.add_argument("--workdir", default="", help="where the two runs go (default: temp)")
     parser.add_argument("--step_models", default="", help="e.g. 3,10: time the step alone")
     parser.add_argument("--seconds", type=float, default=3.0, help="utterance length (steps)")
+    parser.add_argument(
+        "--functionals", action="store_true", help="time the functionals classifier's fits"
+    )
     args = parser.parse_args()
+    if args.functionals:
+        path = args.config if args.config != parser.get_default("config") else None
+        config = config_lib.load_config_file(path or str(ROOT / "configs" / "emodb_serjax.py"))
+        print(f"load average before: {_load()}; machine: {experiments.machine()['summary']}")
+        functionals_times(config)
+        print(f"load average after: {_load()}")
+        return
     if args.step_models:
         config = config_lib.load_config_file(args.config)
         print(f"[steps] load average before: {_load()}", flush=True)

@@ -57,6 +57,9 @@ class UtteranceConfig:
       delta_width: regression half-width ``N`` of the deltas.
       log_mel: also describe each of the ``n_mels`` log-mel bands (dB, the MFCCs' own, before
         the DCT; no deltas): ``n_mels * 11`` more functionals.
+      voiced: also describe every LLD but F0 (no deltas, no bands) over the voiced frames
+        alone, as eGeMAPS does for its spectral LLDs (Eyben et al. 2016): ``voiced_`` columns,
+        ``21 * 11`` more functionals at the default ``n_mfcc``.
     """
 
     sample_rate: int = 16000
@@ -73,6 +76,7 @@ class UtteranceConfig:
     roll_percent: float = 0.85
     delta_width: int = 2
     log_mel: bool = False
+    voiced: bool = False
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)
@@ -98,8 +102,9 @@ class UtteranceConfig:
             raise ValueError(f"roll_percent must be < 1, got {roll_percent!r}")
         set_("roll_percent", roll_percent)
         _checks.positive_int("delta_width", self.delta_width)
-        if not isinstance(self.log_mel, bool):
-            raise ValueError(f"log_mel must be a bool, got {self.log_mel!r}")
+        for name in ("log_mel", "voiced"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -125,7 +130,8 @@ class UtteranceConfig:
             *(f"spectral_{name}" for name in SPECTRAL_DESCRIPTORS),
         )
         bands = tuple(f"log_mel{i}" for i in range(self.n_mels if self.log_mel else 0))
-        return ("f0_semitones", *base, *(f"{name}_delta" for name in base), *bands)
+        voiced = tuple(f"voiced_{name}" for name in (base if self.voiced else ()))
+        return ("f0_semitones", *base, *(f"{name}_delta" for name in base), *bands, *voiced)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -148,7 +154,8 @@ def utterance_descriptors(
     the RMS, floored at -100 dB); ``zcr``; ``mfcc0 ..``; ``spectral_*`` from the magnitude of
     the MFCCs' STFT (``dsp.spectral_descriptors``); then the ``dsp.delta`` of every column but
     F0; with ``config.log_mel``, ``log_mel0 ..``, the MFCCs' log-mel bands in dB
-    (``dsp.features`` with ``kind="log_mel"``).
+    (``dsp.features`` with ``kind="log_mel"``); with ``config.voiced``, ``voiced_*``, the
+    columns from ``periodicity`` to the last spectral descriptor again, masked to voiced frames.
 
     Args:
       x: float ``[..., T]`` waveforms padded to a common ``T > 0``.
@@ -159,7 +166,7 @@ def utterance_descriptors(
       ``(llds, n_frames, mask)``: ``llds`` ``[..., frames, D]`` (float32, or float64 for
       float64 input), values on padded frames unspecified; ``n_frames`` int32 ``[...]``;
       ``mask`` bool ``[..., frames, D]``, the frames each column's functionals read (valid
-      frames, and voiced ones for F0).
+      frames, and voiced ones for F0 and the ``voiced_`` columns).
     """
     config = _checks.config(config, UtteranceConfig)
     x = _checks.float_array("x", x)
@@ -191,9 +198,19 @@ def utterance_descriptors(
     if config.log_mel:
         bands = dataclasses.replace(feature_config, kind="log_mel")
         described.append(features_from_power(power, n_frames, bands))
+    every_frame = sum(d.shape[-1] for d in described) - 1
+    if config.voiced:
+        described.append(base)
     llds = jnp.concatenate(described, axis=-1)
-    others = jnp.ones(llds.shape[:-1] + (llds.shape[-1] - 1,), dtype=bool)
-    columns = jnp.concatenate([pitch.voiced[..., None], others], axis=-1)
+    voiced = pitch.voiced[..., None]
+    columns = jnp.concatenate(
+        [
+            voiced,
+            jnp.ones(voiced.shape[:-1] + (every_frame,), dtype=bool),
+            jnp.broadcast_to(voiced, voiced.shape[:-1] + (llds.shape[-1] - 1 - every_frame,)),
+        ],
+        axis=-1,
+    )
     return llds, n_frames, columns & frame_mask(n_frames, llds.shape[-2])[..., None]
 
 

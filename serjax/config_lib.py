@@ -111,6 +111,9 @@ def base_config() -> ml_collections.ConfigDict:
     features.voicing_threshold = 0.35
     # functionals: also describe the n_mels log-mel bands (dsp.UtteranceConfig.log_mel).
     features.functionals_log_mel = False
+    # functionals: also describe every LLD but F0 over voiced frames alone
+    # (dsp.UtteranceConfig.voiced).
+    features.functionals_voiced = False
     # functionals: how each vector is standardised before the classifier (mean 0, std 1 per
     # functional). "training": with the training set's statistics, kept in the model.
     # "speaker": with the statistics of the utterance's own speaker (each training speaker's,
@@ -222,6 +225,7 @@ RENAMED_VALUES = {
 
 # Fields added after runs were saved, with the value that leaves those runs as they were.
 ADDED_FIELDS = {
+    "features.functionals_voiced": False,
     "optim.ema_decay": 0.0,
     "optim.label_smoothing": 0.0,
     "train.vectorize": "none",

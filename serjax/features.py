@@ -38,6 +38,7 @@ _UTTERANCE_FIELDS = {
     "f0_frame_length": "f0_frame_length",
     "voicing_threshold": "voicing_threshold",
     "functionals_log_mel": "log_mel",
+    "functionals_voiced": "voiced",
 }
 
 

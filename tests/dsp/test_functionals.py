@@ -261,6 +261,33 @@ def test_utterance_log_mel_bands_match_librosa(x64, fast_jit, assert_close):
     assert mask[:, 43:].all()
 
 
+def test_utterance_voiced_columns_describe_voiced_frames_only(fast_jit):
+    """``voiced=True`` appends every LLD but F0 again (no deltas), masked to F0's voiced
+    frames; their functionals equal those of the same columns over the voiced frames alone."""
+    config = dsp.UtteranceConfig(voiced=True)
+    plain = dsp.UtteranceConfig()
+    base = plain.descriptor_names[1:22]
+    assert base[0] == "periodicity" and base[-1] == "spectral_flux"
+    assert config.descriptor_names == (*plain.descriptor_names, *(f"voiced_{n}" for n in base))
+    assert config.num_features == (43 + 21) * N_FUNCTIONALS
+    # Half voice, half noise: both voiced and unvoiced frames.
+    noise = 0.05 * np.random.default_rng(6).standard_normal(4000)
+    y = np.concatenate([_voice(4000, f0=180.0, seed=5), noise]).astype(np.float32)
+    run = fast_jit(dsp.utterance_descriptors, static_argnums=2)
+    llds, n, mask = (np.asarray(a)[0] for a in run(y[None], np.array([8000]), config))
+    voiced = mask[:, 0]
+    assert 0 < voiced.sum() < n
+    np.testing.assert_array_equal(llds[:, 43:], llds[:, 1:22])
+    np.testing.assert_array_equal(mask[:, 43:], np.repeat(voiced[:, None], 21, axis=1))
+    np.testing.assert_array_equal(mask[:, 1:43], True)
+    out = np.asarray(fast_jit(dsp.utterance_functionals, static_argnums=2)(y, 8000, config))
+    # Slopes are against the frames' own indices, so the unvoiced frames are masked, not cut.
+    masked = fast_jit(dsp.functionals)(llds[None, :, 1:22], n[None], mask=voiced[None, :, None])
+    np.testing.assert_allclose(
+        out[43 * N_FUNCTIONALS :], np.asarray(masked)[0], rtol=1e-4, atol=1e-6
+    )
+
+
 def test_utterance_functionals_leading_axes_and_vmap(fast_jit):
     """Leading axes batch as vmap over examples does."""
     config = dsp.UtteranceConfig(n_mfcc=4, n_mels=20)

@@ -35,6 +35,7 @@ def _functionals_config() -> config_lib.ml_collections.ConfigDict:
     config.features.n_mels = 20
     config.features.n_mfcc = 6
     config.features.functionals_log_mel = True
+    config.features.functionals_voiced = True
     config.features.standardise = "speaker"
     config.model.name = "functionals"
     config.optim.learning_rate = 0.03
@@ -57,8 +58,9 @@ def test_functionals_feature_path_is_padding_invariant():
     config = _functionals_config()
     config_lib.validate(config)
     spec = FeatureSpec.from_config(config)
-    # F0, 14 descriptors (6 MFCCs), their 14 deltas and 20 log-mel bands, 11 functionals each.
-    assert spec.num_features == spec.utterance.num_features == (1 + 14 + 14 + 20) * 11
+    # F0, 14 descriptors (6 MFCCs), their 14 deltas, 20 log-mel bands and the 14 descriptors
+    # over voiced frames, 11 functionals each.
+    assert spec.num_features == spec.utterance.num_features == (1 + 14 + 14 + 20 + 14) * 11
     waves = [_tone(0.5, 180.0, 0), _tone(0.3, 120.0, 1)]
     batch = np.full((2, 8000), 0.4, np.float32)  # loud padding must not leak
     for row, wave in enumerate(waves):
