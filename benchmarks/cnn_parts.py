@@ -11,16 +11,14 @@ loss is the sum of squares of the block's output):
   block: serjax's ``serjax.models.layers.ConvBlock`` (masked batch statistics, ELU, pool)
       against ``Conv2d -> BatchNorm2d -> ELU -> MaxPool2d``.
 
-Each figure is the median of ``--repeats`` calls after a warm-up call, the two sides taking
-turns; PyTorch runs ``--torch-threads`` intra-op threads, XLA its default. Needs PyTorch (the
-``bench`` extra, as benchmarks/peers.py):
+Timed as ``benchmarks/lstm_parts.py`` times (whose ``median_ms`` it uses), with PyTorch on
+``--torch-threads`` threads:
 
     python benchmarks/cnn_parts.py [--repeats 7] [--torch-threads 2]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Callable
 
@@ -34,7 +32,7 @@ try:  # the peer is the bench extra, never a dependency of serjax itself
 except ModuleNotFoundError:
     raise SystemExit("benchmarks/cnn_parts.py needs PyTorch: pip install -e '.[bench]'") from None
 
-from lstm_parts import median_ms
+from lstm_parts import median_ms, start
 
 from serjax.models.layers import BN_EPSILON, BN_MOMENTUM, ConvBlock
 
@@ -78,17 +76,9 @@ def torch_grad(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], object]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--torch-threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.torch_threads)
+    what = ", forward + backward, training mode"
+    args = start(__doc__.splitlines()[0], repeats=7, threads=2, what=what)
     rng = np.random.default_rng(0)
-    print(
-        f"jax {jax.__version__} on {jax.devices()[0].device_kind}, torch {torch.__version__} "
-        f"({args.torch_threads} thread(s)), {os.cpu_count()} cores, load average "
-        f"{os.getloadavg()[0]:.2f}; median of {args.repeats}, forward + backward, training mode"
-    )
     print(f"{'part':<44}{'XLA ms':>9}{'torch ms':>10}{'XLA / torch':>13}")
     totals = {"xla": 0.0, "torch": 0.0}
     for index, (shape, filters, pool) in enumerate(block_shapes()):

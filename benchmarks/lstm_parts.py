@@ -65,12 +65,23 @@ def torch_gates(c, h, z):
     return c, torch.sigmoid(o) * torch.tanh(c)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--torch-threads", type=int, default=1)
+def start(description: str, *, repeats: int, threads: int, what: str = "") -> argparse.Namespace:
+    """Parses ``--repeats`` and ``--torch-threads``, sets PyTorch's threads, prints the header."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=repeats)
+    parser.add_argument("--torch-threads", type=int, default=threads)
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
+    print(
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}, torch {torch.__version__} "
+        f"({args.torch_threads} thread(s)), {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.2f}; median of {args.repeats}{what}"
+    )
+    return args
+
+
+def main() -> None:
+    args = start(__doc__.splitlines()[0], repeats=30, threads=1)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(WINDOWS, FRAMES, INPUTS)).astype(np.float32)
     kernel = (0.1 * rng.normal(size=(INPUTS, 4 * UNITS))).astype(np.float32)
@@ -132,11 +143,6 @@ def main() -> None:
             lambda: lstm(t["x"]),
         ),
     ]
-    print(
-        f"jax {jax.__version__} on {jax.devices()[0].device_kind}, torch {torch.__version__} "
-        f"({args.torch_threads} thread(s)), {os.cpu_count()} cores, load average "
-        f"{os.getloadavg()[0]:.2f}; median of {args.repeats}"
-    )
     print(f"{'part':<42}{'XLA ms':>9}{'torch ms':>10}{'XLA / torch':>13}")
     with torch.inference_mode():
         for label, xla_call, torch_call in rows:

@@ -45,7 +45,6 @@ from serjax.fit_functionals import (
     fit_head,
     functionals_of,
     inner_folds,
-    select_l2,
     selection_of,
 )
 from serjax.progress import quiet_libraries
@@ -150,15 +149,7 @@ def functionals_times(config) -> None:
     for test in sorted(set(speakers)):
         train = speakers != test
         args = (head, x[train], part.labels[train], speakers[train])
-        vectorised = functools.partial(
-            select_l2,
-            grid=settings.l2_grid,
-            standardise=settings.standardise,
-            num_classes=k,
-            balanced=settings.balanced,
-            steps=settings.steps,
-            learning_rate=settings.learning_rate,
-        )
+        vectorised = functools.partial(settings.select_l2, num_classes=k)
         looped = functools.partial(one_by_one, settings=settings, num_classes=k)
         times, chosen = {}, {}
         for name, call in (("vmap", vectorised), ("loop", looped)):

@@ -258,6 +258,21 @@ class FitSettings:
     steps: int = 300
     learning_rate: float = 0.01
 
+    def select_l2(self, head: nnx.Module, x, labels, speakers, *, num_classes: int) -> Selection:
+        """:func:`select_l2` among ``l2_grid``, fitting as these settings say."""
+        return select_l2(
+            head,
+            x,
+            labels,
+            speakers,
+            grid=self.l2_grid,
+            standardise=self.standardise,
+            num_classes=num_classes,
+            balanced=self.balanced,
+            steps=self.steps,
+            learning_rate=self.learning_rate,
+        )
+
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict) -> FitSettings:
         return cls(
@@ -296,18 +311,7 @@ def fit_classifier(
     selection = None
     l2 = settings.l2
     if settings.l2_grid:
-        selection = select_l2(
-            model.head,
-            x,
-            labels,
-            speakers,
-            grid=settings.l2_grid,
-            standardise=settings.standardise,
-            num_classes=k,
-            balanced=settings.balanced,
-            steps=settings.steps,
-            learning_rate=settings.learning_rate,
-        )
+        selection = settings.select_l2(model.head, x, labels, speakers, num_classes=k)
         l2 = selection.l2
     if settings.standardise == "speaker":
         z = speaker_standardised(x, speakers)
