@@ -17,7 +17,8 @@ utterance) on both sides:
   s4_cnn_lstm: S4 (configs/emodb_cnn_lstm_s4.py): four blocks conv 3x3 -> batch norm -> ELU ->
                max pool ((2,2),(4,4),(4,4),(4,4)), filters 64, 64, 128, 128, then LSTM 256, last
                output -> Dense 7, on 16 clips of 3.5 s: 351 frames x 128 log-mel bands.
-  functionals: the recommended system (configs/emodb_serjax.py): standardised 913 utterance
+  functionals: the recommended system's classifier (configs/emodb_serjax.py, as it was before
+               its voiced-frame functionals, which make 1144): standardised 913 utterance
                functionals -> Dense 7 (logistic regression), fitted with 100 full-batch Adam
                steps (lr 0.03) on 480 utterances (one Emo-DB LOSO fold's training part).
                serjax runs the whole fit as one jitted ``lax.scan``

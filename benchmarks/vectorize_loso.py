@@ -145,7 +145,12 @@ def functionals_times(config) -> None:
     k = len(class_names)
     head = steps.build_model_and_optimizer(config, k)[0].head
     total = {"vmap": 0.0, "loop": 0.0}
-    print(f"{'fold':>6} {'models':>6} {'vmap s':>7} {'loop s':>7} {'ratio':>6}  L2 (val UA)")
+    print(
+        "per fold: models = L2 candidates x held-out training speakers; vmap s: all of them in "
+        "one program, as runs fit them; loop s: one after another; 'same': both chose the same "
+        "L2 with the same held-out UA"
+    )
+    print(f"{'fold':>8} {'models':>6} {'vmap s':>7} {'loop s':>7} {'ratio':>6}  L2 (val UA)")
     for test in sorted(set(speakers)):
         train = speakers != test
         args = (head, x[train], part.labels[train], speakers[train])
@@ -160,7 +165,7 @@ def functionals_times(config) -> None:
         models = len(settings.l2_grid) * len(set(speakers[train]))
         same = "same" if chosen["vmap"] == chosen["loop"] else f"DIFFERENT: {chosen['loop']}"
         print(
-            f"{test:>6} {models:>6} {times['vmap']:7.2f} {times['loop']:7.2f} "
+            f"{test:>8} {models:>6} {times['vmap']:7.2f} {times['loop']:7.2f} "
             f"{times['loop'] / times['vmap']:5.2f}x  {chosen['vmap'].l2:g} "
             f"({100 * chosen['vmap'].val_ua:.1f} %), loop: {same}",
             flush=True,

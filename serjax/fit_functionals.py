@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from absl import logging
 from flax import nnx
 
 from serjax import data, forward, metrics, writers
@@ -371,6 +372,13 @@ class FunctionalsTrainer:
         steps = self.settings.steps
         progress = Progress(epoch=steps, step=steps)
         if selection is not None:
+            logging.info(
+                "L2 %g chosen among %d by %d held-out training speakers (their UA %.1f %%)",
+                selection.l2,
+                len(selection.table),
+                len(np.unique(speakers)),
+                100 * selection.val_ua,
+            )
             progress.best_val_ua = selection.val_ua
             progress.history = [*selection.table, {"chosen_l2": selection.l2}]
             for i, row in enumerate(selection.table):

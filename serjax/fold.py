@@ -118,6 +118,14 @@ def train_fold(
         finally:
             trainer.close()
         unadapted = getattr(trainer, "unadapted", None)
+        logging.info(
+            "%s: test WA %.1f %%, UA %.1f %%%s (%.0f s)",
+            fold_dir.name,
+            100 * test["wa"],
+            100 * test["ua"],
+            f", not adapted UA {100 * unadapted['test']['ua']:.1f} %" if unadapted else "",
+            sum(timings.values()),
+        )
         return fold_report(
             config, fold_dir, parts, class_names, writer, progress, test, probs, timings, unadapted
         )

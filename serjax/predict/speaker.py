@@ -25,7 +25,11 @@ from serjax.models.functionals import standardisation_statistics
 if TYPE_CHECKING:
     from serjax.predict.predictor import Predictor
 
-__all__ = ["adapt"]
+__all__ = ["MIN_RECORDINGS", "adapt"]
+
+# Utterance functionals standardised by one speaker's statistics need a spread: one vector per
+# recording, so at least two (frame-level statistics come from the frames of even one file).
+MIN_RECORDINGS = 2
 
 
 def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
@@ -45,7 +49,8 @@ def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
       waveforms: preprocessed recordings of one speaker (``Predictor.load`` / ``prepare``).
 
     Raises:
-      ValueError: the run standardises by no speaker's statistics, or no waveform is given.
+      ValueError: the run standardises by no speaker's statistics, no waveform is given, or
+        fewer than ``MIN_RECORDINGS`` for a run on utterance functionals.
     """
     features = predictor.config.features
     frames = features.get("frame_standardise", "none") == "speaker"
@@ -57,6 +62,12 @@ def adapt(predictor: Predictor, waveforms: Sequence[np.ndarray]) -> Predictor:
         )
     if not waveforms:
         raise ValueError("adapting to a speaker needs at least one recording")
+    if not frames and len(waveforms) < MIN_RECORDINGS:
+        raise ValueError(
+            f"adapting a run on utterance functionals needs at least {MIN_RECORDINGS} "
+            f"recordings of the speaker, got {len(waveforms)}: one recording is its own mean, "
+            "so standardising by it would leave the classifier nothing to tell files apart"
+        )
     spec = FeatureSpec.from_config(predictor.config)
     if frames:
         statistics = input_statistics(list(waveforms), spec)

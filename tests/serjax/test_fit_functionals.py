@@ -227,6 +227,11 @@ def test_functionals_run_reports_and_predicts(run):
     np.testing.assert_allclose(
         adapted.predict_batch(waves, RATE), predictions["probabilities"], atol=ATOL
     )
+    # One recording has no spread to standardise by: refused, by the API and the CLI.
+    with pytest.raises(ValueError, match="at least 2 recordings"):
+        predictor.adapted([predictor.prepare(waves[0], RATE)])
+    one = ["--workdir", str(path), "--fold", "spk02", "--adapt", predictions["paths"][0]]
+    assert predict.main(one) == 2
     out = path / "adapted.jsonl"
     code = predict.main(
         ["--workdir", str(path), "--fold", "spk02", "--adapt", "--output", str(out)]
