@@ -37,6 +37,7 @@ from serjax import config_lib, data, experiments, fold, metrics, models  # noqa:
 from serjax.features import FeatureSpec  # noqa: E402
 from serjax.fit_functionals import FitSettings, fit_classifier, functionals_of  # noqa: E402
 from serjax.models.functionals import standardisation_statistics  # noqa: E402
+from serjax.train import SplitData  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +136,16 @@ def _model(config, num_features, num_classes):
     return model
 
 
+def corpus_functionals(config) -> tuple[SplitData, tuple[str, ...], np.ndarray]:
+    """Every utterance of the config's corpora, decoded and preprocessed as runs do, its class
+    names, and the functionals ``[N, config's count]`` by the run's own jitted feature
+    function."""
+    utts = experiments.load_utterances(config, ROOT)
+    class_names = experiments.class_names_of(config, utts)
+    part = fold.decode(config, utts, class_names, data.AudioCache(None))
+    return part, class_names, functionals_of(part.waveforms, FeatureSpec.from_config(config))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "emodb_serjax.py"))
@@ -149,13 +160,9 @@ def main() -> None:
     config.features.functionals_log_mel = True
     config.features.functionals_voiced = True
     config_lib.validate(config)
-    utts = experiments.load_utterances(config, ROOT)
-    class_names = experiments.class_names_of(config, utts)
-    part = fold.decode(config, utts, class_names, data.AudioCache(None))
-    spec = FeatureSpec.from_config(config)
-    x = functionals_of(part.waveforms, spec)
-    names = spec.utterance.feature_names
-    speakers = np.array([u.speaker_id for u in part.utterances])
+    part, class_names, x = corpus_functionals(config)
+    names = FeatureSpec.from_config(config).utterance.feature_names
+    speakers = part.speakers
     extracted = time.monotonic() - started
     print(f"{len(x)} utterances, {x.shape[1]} functionals in {extracted:.0f} s", flush=True)
 

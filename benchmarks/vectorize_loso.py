@@ -35,18 +35,13 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from ablation_emodb import corpus_functionals
 from absl import logging
 from flax import nnx
 
-from serjax import config_lib, data, experiments, fold, steps
+from serjax import config_lib, experiments, steps
 from serjax.features import FeatureSpec
-from serjax.fit_functionals import (
-    FitSettings,
-    fit_head,
-    functionals_of,
-    inner_folds,
-    selection_of,
-)
+from serjax.fit_functionals import FitSettings, fit_head, inner_folds, selection_of
 from serjax.progress import quiet_libraries
 from serjax.vectorized import masked_train_step, stack
 
@@ -135,11 +130,8 @@ def one_by_one(head, x, labels, speakers, settings: FitSettings, num_classes: in
 def functionals_times(config) -> None:
     """Prints each LOSO fold's L2 selection time, vectorised and one model at a time."""
     start = time.perf_counter()
-    utts = experiments.load_utterances(config, ROOT)
-    class_names = experiments.class_names_of(config, utts)
-    part = fold.decode(config, utts, class_names, data.AudioCache(None))
-    x = functionals_of(part.waveforms, FeatureSpec.from_config(config))
-    speakers = np.array([u.speaker_id for u in part.utterances])
+    part, class_names, x = corpus_functionals(config)
+    speakers = part.speakers
     print(f"{len(x)} utterances, {x.shape[1]} functionals in {time.perf_counter() - start:.0f} s")
     settings = FitSettings.from_config(config)
     k = len(class_names)
@@ -151,11 +143,11 @@ def functionals_times(config) -> None:
         "L2 with the same held-out UA"
     )
     print(f"{'fold':>8} {'models':>6} {'vmap s':>7} {'loop s':>7} {'ratio':>6}  L2 (val UA)")
+    vectorised = functools.partial(settings.select_l2, num_classes=k)
+    looped = functools.partial(one_by_one, settings=settings, num_classes=k)
     for test in sorted(set(speakers)):
         train = speakers != test
         args = (head, x[train], part.labels[train], speakers[train])
-        vectorised = functools.partial(settings.select_l2, num_classes=k)
-        looped = functools.partial(one_by_one, settings=settings, num_classes=k)
         times, chosen = {}, {}
         for name, call in (("vmap", vectorised), ("loop", looped)):
             begun = time.perf_counter()

@@ -47,7 +47,7 @@ from serjax.models.functionals import (
     speaker_standardised,
     standardisation_statistics,
 )
-from serjax.train import Progress, Runtime, SplitData
+from serjax.train import Progress, Runtime, SplitData, unadapted_report
 
 # ---------------------------------------------------------------------------------------------
 # Full-batch fitting of the head
@@ -421,10 +421,7 @@ class FunctionalsTrainer:
         stored = nnx.state(self.model)
         probs = self._predict(part, stored)
         if self.settings.standardise == "speaker":
-            self.unadapted = {
-                "test": metrics.classification_metrics(part.labels, probs, self.class_names),
-                "probabilities": probs.copy(),
-            }
+            self.unadapted = unadapted_report(part, probs, self.class_names)
             speakers = part.speakers
             x = functionals_of(part.waveforms, self.spec)
             for name in np.unique(speakers):

@@ -58,6 +58,16 @@ class SplitData:
         return np.array([u.speaker_id for u in self.utterances])
 
 
+def unadapted_report(part: SplitData, probs: np.ndarray, class_names: Sequence[str]) -> dict:
+    """A speaker-standardised run's test figures without adaptation to the test speaker (the
+    statistics the model keeps): ``{"test": metrics, "probabilities": [N, K]}``, the report's
+    ``test_unadapted``."""
+    return {
+        "test": metrics.classification_metrics(part.labels, probs, class_names),
+        "probabilities": probs.copy(),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # State handling: devices and checkpoints
 
@@ -441,10 +451,7 @@ class FoldTrainer:
         part = self.parts["test"]
         if part.frame_stats is not None:
             probs = self.predict(dataclasses.replace(part, frame_stats=None))[0]
-            self.unadapted = {
-                "test": metrics.classification_metrics(part.labels, probs, self.class_names),
-                "probabilities": probs.copy(),
-            }
+            self.unadapted = unadapted_report(part, probs, self.class_names)
         return self.evaluate(part)
 
     def close(self) -> None:
